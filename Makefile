@@ -1,0 +1,34 @@
+# make test  — create .venv, install afa with its dependencies, run the tests
+# make train — the same set-up, then `afa train dataset=sst2` (extra overrides: ARGS="...")
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Development data: used when present, never required by the package.
+SHARED_DATA := $(abspath ../shared/data)
+export AFA_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),)
+ARGS ?=
+
+.PHONY: install test train bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first and pinned, so pip takes the local CPU wheel instead of a CUDA build
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+train: install
+	$(BIN)/afa train dataset=sst2 $(ARGS)
+
+bench: install
+	$(BIN)/python -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache

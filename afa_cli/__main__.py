@@ -1,0 +1,3 @@
+from afa_cli.cli import app
+
+app()

@@ -1,0 +1,124 @@
+"""The `afa` command: parse arguments, compose the config, call one function per command, print."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+from omegaconf import OmegaConf
+from rich.console import Console
+from rich.table import Table
+
+from afa_cli.errors import UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Experiment runner for AFA (Adversarial Feedback for Attention).")
+console = Console()
+err_console = Console(stderr=True)
+EXTRA_ARGS = {"allow_extra_args": False, "ignore_unknown_options": True}
+OVERRIDES = typer.Argument(None, help="Hydra overrides: key=value, +key=value, group=option.",
+                           show_default=False)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+@app.command(context_settings=EXTRA_ARGS)
+def train(
+    overrides: Optional[list[str]] = OVERRIDES,
+    cfg: bool = typer.Option(False, "--cfg", help="Print the resolved config and exit."),
+    config_dir: Optional[Path] = typer.Option(None, "--config-dir",
+                                              help="A folder of extra config groups/options."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an interrupted run."),
+) -> None:
+    """Fine-tune a classifier (with AFA unless afa=off); one new folder under outputs/ per run."""
+    from afa_cli.config import compose_config
+
+    overrides = overrides or []
+    try:
+        if resume is not None:
+            if overrides:
+                raise UserError("--resume continues a run with its own config; drop the overrides.")
+            if not (resume / "config.yaml").is_file():
+                raise UserError(f"--resume {resume}: not an afa run folder (no config.yaml).")
+        composed = compose_config(overrides, config_dir) if resume is None else None
+        if cfg:
+            if composed is None:
+                raise UserError("--cfg prints a new run's config; it does not combine with --resume.")
+            console.print(OmegaConf.to_yaml(composed), highlight=False, end="")
+            return
+        _quiet_libraries()
+        from afa_cli.train import Interrupted, train as run_training
+
+        try:
+            run_dir = run_training(composed, overrides, console, resume_dir=resume)
+        except Interrupted as stop:
+            err_console.print(str(stop), highlight=False)
+            raise typer.Exit(130) from None
+    except UserError as err:
+        _fail(str(err))
+    console.print(f"[green]done[/green]: {run_dir}")
+
+
+@app.command("eval", context_settings=EXTRA_ARGS)
+def eval_command(
+    path: Path = typer.Argument(..., help="A run folder (its best checkpoint) or a checkpoint folder."),
+    overrides: Optional[list[str]] = OVERRIDES,
+    split: str = typer.Option("validation", "--split", help="Dataset split to score."),
+    data: Optional[Path] = typer.Option(None, "--data", help="A labelled TSV/CSV/JSONL file instead."),
+    text_col: Optional[str] = typer.Option(None, "--text-col"),
+    label_col: Optional[str] = typer.Option(None, "--label-col"),
+    predictions: Optional[Path] = typer.Option(None, "--predictions",
+                                               help="Write each example's prediction (JSONL)."),
+) -> None:
+    """Score a checkpoint: accuracy, macro-F1, per-class scores, confusion, attention quality."""
+    try:
+        _quiet_libraries()
+        from afa_cli.evaluate import evaluate_checkpoint
+
+        report, out_path = evaluate_checkpoint(path, overrides or [], split, data, text_col,
+                                               label_col, predictions)
+    except UserError as err:
+        _fail(str(err))
+    print_report(report)
+    console.print(f"written: {out_path}")
+
+
+def print_report(report: dict) -> None:
+    metrics, names = report["metrics"], report["label_names"]
+    console.print(f"[bold]{report['dataset']}[/bold] {report['split']} "
+                  f"({report['num_examples']} examples) — {report['checkpoint']}", highlight=False)
+    summary = Table(title="scores")
+    summary.add_column("metric")
+    summary.add_column("value", justify="right")
+    for key in ("accuracy", "macro_f1", "lexicon_mass", "lexicon_mass_uniform", "frequent_mass",
+                "frequent_mass_uniform", "lexicon_precision@5", "attn_entropy"):
+        summary.add_row(key, f"{metrics[key]:.4f}")
+    console.print(summary)
+    per_class = Table(title="per class")
+    for column in ("class", "precision", "recall", "f1", "support"):
+        per_class.add_column(column, justify="left" if column == "class" else "right")
+    for name in names:
+        row = metrics["per_class"][name]
+        per_class.add_row(name, f"{row['precision']:.4f}", f"{row['recall']:.4f}",
+                          f"{row['f1']:.4f}", str(row["support"]))
+    console.print(per_class)
+    confusion = Table(title="confusion (rows: true, columns: predicted)")
+    confusion.add_column("")
+    for name in names:
+        confusion.add_column(name, justify="right")
+    for name, row in zip(names, metrics["confusion"]):
+        confusion.add_row(name, *map(str, row))
+    console.print(confusion)

@@ -1,0 +1,335 @@
+"""Datasets: find them (explicit path, AFA_DATA_DIR, hub), read them, tokenise them into words and
+pieces, and batch them by length. Knows nothing of training."""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import hashlib
+import json
+import os
+import random
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from afa_cli.errors import UserError
+
+FILE_SUFFIXES = (".tsv", ".csv", ".jsonl")
+CACHE_DIR = Path(os.environ.get("AFA_CACHE_DIR", Path.home() / ".cache" / "afa"))
+
+# TSV fields are never quoted and sentences contain quote characters.
+csv.field_size_limit(sys.maxsize)
+
+
+@dataclass
+class Split:
+    texts: list[str]
+    labels: list[int]
+    source: str  # where the rows came from, for logs and errors
+
+
+# ---------------------------------------------------------------------------------------------
+# Resolution: explicit path, then $AFA_DATA_DIR/<local_dir>/, then the hub.
+# ---------------------------------------------------------------------------------------------
+
+def load_split(dcfg, split: str) -> Split:
+    """Rows of one split ('train', 'validation', ...) of the dataset described by dcfg."""
+    tried = []
+    folder = _local_folder(dcfg, tried)
+    if folder is not None:
+        return _local_split(dcfg, folder, split)
+    try:
+        return _hub_split(dcfg, split)
+    except Exception as err:  # datasets raises many types when offline or the id is wrong
+        tried.append(f"hub id '{dcfg.hub_id}' ({type(err).__name__})")
+    raise UserError(
+        f"Dataset '{dcfg.name}' not found. Tried: {'; '.join(tried)}. Fix: pass dataset.path=FILE_OR_DIR, "
+        f"set AFA_DATA_DIR to a folder holding '{dcfg.local_dir}/', or go online for the hub."
+    )
+
+
+def _local_folder(dcfg, tried: list[str]) -> Path | None:
+    if dcfg.path:
+        path = Path(dcfg.path).expanduser()
+        if path.exists():
+            return path
+        raise UserError(f"dataset.path={dcfg.path} does not exist.")
+    tried.append("dataset.path (not set)")
+    data_dir = os.environ.get("AFA_DATA_DIR")
+    if data_dir:
+        folder = Path(data_dir).expanduser() / dcfg.local_dir
+        if folder.is_dir():
+            return folder
+        tried.append(f"$AFA_DATA_DIR/{dcfg.local_dir} ({folder} missing)")
+    else:
+        tried.append("$AFA_DATA_DIR (not set)")
+    return None
+
+
+def _split_file(folder: Path, stem: str) -> Path | None:
+    for suffix in FILE_SUFFIXES:
+        if (folder / f"{stem}{suffix}").is_file():
+            return folder / f"{stem}{suffix}"
+    return None
+
+
+def _local_split(dcfg, path: Path, split: str) -> Split:
+    """A single file is the training data; a folder holds one file per split."""
+    if path.is_file():
+        train_file, split_file = path, None
+    else:
+        stems = dict(dcfg.local_splits)
+        train_file = _split_file(path, stems.get("train", "train"))
+        split_file = _split_file(path, stems.get(split, split))
+        if train_file is None and split_file is None:
+            raise UserError(f"No {split} or train file (.tsv/.csv/.jsonl) in {path}.")
+    if split_file is not None:
+        return read_labelled_file(split_file, dcfg.text_col, dcfg.label_col, dcfg.label_names)
+    if split not in ("train", "validation") or train_file is None:
+        raise UserError(f"Dataset '{dcfg.name}' has no '{split}' split in {path}.")
+    rows = read_labelled_file(train_file, dcfg.text_col, dcfg.label_col, dcfg.label_names)
+    return carve_validation(rows, split, dcfg.val_fraction, dcfg.split_seed)
+
+
+def carve_validation(rows: Split, split: str, fraction: float, seed: int) -> Split:
+    """A seeded, reproducible validation split taken from the training rows (and train without it)."""
+    order = list(range(len(rows.texts)))
+    random.Random(seed).shuffle(order)
+    n_val = max(1, round(len(order) * fraction))
+    chosen = sorted(order[:n_val] if split == "validation" else order[n_val:])
+    return Split(
+        [rows.texts[i] for i in chosen],
+        [rows.labels[i] for i in chosen],
+        f"{rows.source} ({split}: {len(chosen)} rows carved with seed {seed})",
+    )
+
+
+def subsample(rows: Split, limit: int | None, seed: int) -> Split:
+    """A seeded subset of `limit` rows: the same rows for every run seed, so seeds vary training."""
+    if limit is None or limit >= len(rows.texts):
+        return rows
+    keep = sorted(random.Random(seed).sample(range(len(rows.texts)), limit))
+    return Split([rows.texts[i] for i in keep], [rows.labels[i] for i in keep],
+                 f"{rows.source} ({limit} rows)")
+
+
+def _hub_split(dcfg, split: str) -> Split:
+    import datasets
+
+    hub_splits = dict(dcfg.hub_splits)
+    if split in hub_splits:
+        ds = datasets.load_dataset(dcfg.hub_id, dcfg.hub_config, split=hub_splits[split])
+        rows = Split(list(ds[dcfg.text_col]), _labels(list(ds[dcfg.label_col]), dcfg.label_names),
+                     dcfg.hub_id)
+        check_rows(rows)
+        return rows
+    train = _hub_split(dcfg, "train")
+    return carve_validation(train, split, dcfg.val_fraction, dcfg.split_seed)
+
+
+# ---------------------------------------------------------------------------------------------
+# Files: TSV / CSV / JSONL, labels as integers or label names.
+# ---------------------------------------------------------------------------------------------
+
+def read_labelled_file(path: Path, text_col: str, label_col: str, label_names) -> Split:
+    """Rows of a labelled file; stops with the count and first line of bad rows."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"Data file {path} does not exist.")
+    records = list(_records(path))
+    if not records:
+        raise UserError(f"{path} holds no rows.")
+    first = records[0][1]
+    for col in (text_col, label_col):
+        if col not in first:
+            raise UserError(
+                f"{path} has no column '{col}' (columns: {', '.join(first)}); "
+                f"set --text-col/--label-col or dataset.text_col/dataset.label_col."
+            )
+    texts = [str(r.get(text_col) or "").strip() for _, r in records]
+    labels = _labels([r.get(label_col) for _, r in records], label_names)
+    rows = Split(texts, labels, str(path))
+    check_rows(rows, [line for line, _ in records])
+    return rows
+
+
+def _records(path: Path):
+    """(line number, dict) per data row."""
+    suffix = path.suffix.lower()
+    with path.open(encoding="utf-8", newline="") as handle:
+        if suffix == ".jsonl":
+            for line_no, line in enumerate(handle, start=1):
+                if line.strip():
+                    try:
+                        yield line_no, json.loads(line)
+                    except json.JSONDecodeError as err:
+                        raise UserError(f"{path}:{line_no} is not valid JSON ({err.msg}).") from None
+            return
+        if suffix == ".tsv":
+            reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        elif suffix == ".csv":
+            reader = csv.DictReader(handle)
+        else:
+            raise UserError(f"{path}: unsupported file type '{suffix}'; use .tsv, .csv or .jsonl.")
+        for row in reader:
+            yield reader.line_num, row
+
+
+def _labels(raw, label_names) -> list[int]:
+    """Integer labels from integers or (case-insensitive) label names; -1 for unreadable ones."""
+    by_name = {str(n).lower(): i for i, n in enumerate(label_names)}
+    labels = []
+    for value in raw:
+        text = str(value).strip().lower() if value is not None else ""
+        if text in by_name:
+            labels.append(by_name[text])
+        else:
+            try:
+                labels.append(int(float(text)))
+            except ValueError:
+                labels.append(-1)
+    return [label if 0 <= label < len(label_names) else -1 for label in labels]
+
+
+def check_rows(rows: Split, line_numbers: list[int] | None = None) -> None:
+    """Refuse empty texts and out-of-range labels before any training starts."""
+    lines = line_numbers or list(range(1, len(rows.texts) + 1))
+    bad_text = [lines[i] for i, t in enumerate(rows.texts) if not t]
+    bad_label = [lines[i] for i, y in enumerate(rows.labels) if y < 0]
+    problems = []
+    if bad_text:
+        problems.append(f"{len(bad_text)} rows with an empty text (first at line {bad_text[0]})")
+    if bad_label:
+        problems.append(f"{len(bad_label)} rows with a missing or out-of-range label "
+                        f"(first at line {bad_label[0]})")
+    if problems:
+        raise UserError(f"{rows.source}: {'; '.join(problems)}. Fix or remove those rows.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Words and pieces.
+# ---------------------------------------------------------------------------------------------
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) character spans of the whitespace-separated words of text."""
+    spans, start = [], None
+    for i, ch in enumerate(text):
+        if ch.isspace():
+            if start is not None:
+                spans.append((start, i))
+                start = None
+        elif start is None:
+            start = i
+    if start is not None:
+        spans.append((start, len(text)))
+    return spans
+
+
+def token_word_ids(text: str, offsets, special_mask) -> list[int]:
+    """Word index of each token, -1 for special tokens.
+
+    Uses character offsets rather than word_ids(), which is all zeros for Llama-style
+    tokenizers; a byte-level piece whose offset starts on the preceding space is assigned to
+    the word its first non-space character belongs to."""
+    spans = word_spans(text)
+    starts = [s for s, _ in spans]
+    ids = []
+    for (start, end), special in zip(offsets, special_mask):
+        while start < end and text[start].isspace():
+            start += 1
+        if special or start >= end:
+            ids.append(-1)
+            continue
+        word = bisect.bisect_right(starts, start) - 1
+        ids.append(word if word >= 0 and start < spans[word][1] else -1)
+    return ids
+
+
+@dataclass
+class Encoded:
+    """A tokenised split: pieces, the word each piece belongs to, labels."""
+
+    input_ids: list[list[int]]
+    word_ids: list[list[int]]
+    labels: list[int]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def lengths(self) -> list[int]:
+        return [len(ids) for ids in self.input_ids]
+
+
+def encode(texts: list[str], labels: list[int], tokenizer, max_length: int) -> Encoded:
+    """Tokenise once; cached on disk by tokenizer, max length and content."""
+    key = hashlib.sha1()
+    key.update(f"{tokenizer.name_or_path}|{len(tokenizer)}|{max_length}|".encode())
+    for text in texts:
+        key.update(text.encode())
+        key.update(b"\0")
+    cache = CACHE_DIR / "tokenized" / f"{key.hexdigest()}.pt"
+    if cache.is_file():
+        input_ids, word_ids = torch.load(cache)
+        return Encoded(input_ids, word_ids, list(labels))
+    enc = tokenizer(list(texts), truncation=True, max_length=max_length,
+                    return_offsets_mapping=True, return_special_tokens_mask=True)
+    word_ids = [
+        token_word_ids(text, offsets, special)
+        for text, offsets, special in zip(texts, enc["offset_mapping"], enc["special_tokens_mask"])
+    ]
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+    torch.save((enc["input_ids"], word_ids), tmp)
+    os.replace(tmp, cache)
+    return Encoded(enc["input_ids"], word_ids, list(labels))
+
+
+# ---------------------------------------------------------------------------------------------
+# Batching: length-grouped for training, length-sorted for evaluation, padded to the batch.
+# ---------------------------------------------------------------------------------------------
+
+def train_batches(lengths: list[int], batch_size: int, seed: int, epoch: int,
+                  pool: int) -> list[list[int]]:
+    """Shuffled batches of similar length; a pure function of (seed, epoch) so resume can replay it."""
+    rng = random.Random(seed * 100_003 + epoch)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    pool_size = batch_size * pool
+    batches = []
+    for p in range(0, len(order), pool_size):
+        chunk = sorted(order[p:p + pool_size], key=lambda i: lengths[i])
+        batches.extend(chunk[b:b + batch_size] for b in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def eval_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    return [order[b:b + batch_size] for b in range(0, len(order), batch_size)]
+
+
+def collate(data: Encoded, indices: list[int], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded tensors for one batch.
+
+    input_ids, attention_mask, word_ids: [B, T] (word_ids = -1 on specials and padding)
+    labels, num_words: [B]"""
+    width = max(len(data.input_ids[i]) for i in indices)
+    batch = len(indices)
+    input_ids = torch.full((batch, width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((batch, width), dtype=torch.long)
+    word_ids = torch.full((batch, width), -1, dtype=torch.long)
+    for row, i in enumerate(indices):
+        n = len(data.input_ids[i])
+        input_ids[row, :n] = torch.tensor(data.input_ids[i])
+        attention_mask[row, :n] = 1
+        word_ids[row, :n] = torch.tensor(data.word_ids[i])
+    return {
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
+        "word_ids": word_ids,
+        "num_words": (word_ids.max(dim=1).values + 1).clamp(min=0),
+        "labels": torch.tensor([data.labels[i] for i in indices], dtype=torch.long),
+    }

@@ -1,0 +1,273 @@
+"""The training loop, top to bottom: seed, data, model, optimizer, AFA, run folder, steps.
+The method's math lives in afa_cli.afa; this file only calls it."""
+
+from __future__ import annotations
+
+import math
+import random
+import signal
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig
+from rich.console import Console
+from transformers import get_linear_schedule_with_warmup
+
+from afa_cli import runs
+from afa_cli.afa.method import AFA, AFAConfig, Forward
+from afa_cli.config import load_run_config
+from afa_cli.data import collate, encode, load_split, subsample, train_batches
+from afa_cli.display import TrainingDisplay
+from afa_cli.errors import UserError
+from afa_cli.evaluate import evaluate
+from afa_cli.lexicon import frequent_words
+from afa_cli.models import AttendingClassifier, load_checkpoint, load_pretrained
+
+
+class Interrupted(Exception):
+    """Ctrl-C during training: the last checkpoint is saved and the run can be resumed."""
+
+    def __init__(self, run_dir: Path, step: int):
+        super().__init__(f"Interrupted at step {step}; checkpoints/last saved. "
+                         f"Resume with: afa train --resume {run_dir}")
+        self.run_dir = run_dir
+
+
+@dataclass
+class Progress:
+    """Where training stands; saved with checkpoints/last so that resume continues exactly."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    best_accuracy: float = -1.0
+    best_step: int = -1
+    evals_without_improvement: int = 0
+    train_seconds: float = 0.0
+    train_examples: int = 0
+    done: bool = False
+
+
+def afa_config(cfg: DictConfig) -> AFAConfig:
+    return AFAConfig(**{f.name: cfg.afa[f.name] for f in fields(AFAConfig)})
+
+
+def train(cfg: DictConfig, overrides: list[str], console: Console,
+          resume_dir: Path | None = None) -> Path:
+    """Train one run and return its folder."""
+    resume_state = None
+    if resume_dir is not None:
+        cfg = load_run_config(resume_dir)
+        resume_state = runs.load_training_state(resume_dir)
+    tc = cfg.train
+
+    # ---- seeding: every source of randomness, in one place --------------------------------
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(tc.num_threads)
+    # AFA's masker and discriminator seed their own generators from cfg.seed (afa/method.py).
+
+    # ---- data -----------------------------------------------------------------------------
+    label_names = list(cfg.dataset.label_names)
+    train_rows = subsample(load_split(cfg.dataset, "train"), tc.max_train_samples,
+                           cfg.dataset.split_seed)
+    val_rows = subsample(load_split(cfg.dataset, "validation"), tc.max_eval_samples,
+                         cfg.dataset.split_seed)
+
+    # ---- model ----------------------------------------------------------------------------
+    if resume_state is not None:
+        model, tokenizer = load_checkpoint(runs.checkpoint_dir(resume_dir, runs.LAST))
+    else:
+        model, tokenizer = load_pretrained(cfg.model, label_names)
+    pad_id = tokenizer.pad_token_id
+    train_data = encode(train_rows.texts, train_rows.labels, tokenizer, cfg.model.max_length)
+    val_data = encode(val_rows.texts, val_rows.labels, tokenizer, cfg.model.max_length)
+    frequent = frequent_words(train_rows.texts)
+    net = AttendingClassifier(model, layer=cfg.afa.layer, precision=tc.precision)
+
+    def forward(input_ids, attention_mask, train_mode) -> Forward:
+        return Forward(*net(input_ids, attention_mask, train_mode))
+
+    # ---- optimizer and schedule -----------------------------------------------------------
+    steps_per_epoch = math.ceil(len(train_data) / tc.batch_size)
+    total_steps = steps_per_epoch * tc.epochs
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": tc.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=tc.lr)
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, int(tc.warmup_ratio * total_steps), total_steps)
+
+    # ---- AFA ------------------------------------------------------------------------------
+    afa = None
+    if cfg.afa.enabled:
+        replacement = {"mask": tokenizer.mask_token_id, "unk": tokenizer.unk_token_id,
+                       "drop": None}[cfg.afa.mask_with]
+        if cfg.afa.mask_with != "drop" and replacement is None:
+            raise UserError(f"The tokenizer has no {cfg.afa.mask_with} token; "
+                                 "set afa.mask_with=unk or afa.mask_with=drop.")
+        afa = AFA(afa_config(cfg), model.config.hidden_size, replacement, cfg.seed)
+
+    # ---- run folder -----------------------------------------------------------------------
+    progress = Progress()
+    if resume_state is None:
+        run_dir = runs.create_run_dir(cfg)
+        runs.write_config(run_dir, cfg, overrides)
+        runs.write_json(run_dir / runs.FREQUENT_WORDS, {"words": frequent})
+    else:
+        run_dir = Path(resume_dir)
+        optimizer.load_state_dict(resume_state["optimizer"])
+        scheduler.load_state_dict(resume_state["scheduler"])
+        progress = Progress(**resume_state["progress"])
+        if afa is not None:
+            afa.load_state_dict(resume_state["afa"])
+        random.setstate(resume_state["rng"]["python"])
+        np.random.set_state(resume_state["rng"]["numpy"])
+        torch.set_rng_state(resume_state["rng"]["torch"])
+    log = runs.open_log(run_dir)
+    metrics_log = runs.MetricsWriter(run_dir)
+    log.info("%s run %s: %d train / %d validation rows from %s", "resumed" if resume_state else "new",
+             run_dir, len(train_data), len(val_data), train_rows.source)
+    console.print(f"run folder: {run_dir}")
+
+    def training_state() -> dict:
+        return {
+            "progress": vars(progress).copy(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "afa": afa.state_dict() if afa is not None else None,
+            "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
+                    "torch": torch.get_rng_state()},
+        }
+
+    def run_evaluation() -> dict:
+        metrics, _ = evaluate(net, val_data, val_rows.texts, label_names, frequent,
+                              tc.batch_size * 2, pad_id)
+        improved = metrics["accuracy"] > progress.best_accuracy
+        if improved:
+            progress.best_accuracy, progress.best_step = metrics["accuracy"], progress.step
+            progress.evals_without_improvement = 0
+            runs.save_checkpoint(run_dir, runs.BEST, model, tokenizer)
+        else:
+            progress.evals_without_improvement += 1
+        metrics_log.write(progress.step, progress.epoch, "validation", metrics)
+        log.info("step %d validation %s", progress.step,
+                 {k: v for k, v in metrics.items() if isinstance(v, float)})
+        display.evaluation(progress.step, metrics, improved)
+        return metrics
+
+    # ---- the loop ---------------------------------------------------------------------------
+    stop_requested = False
+
+    def request_stop(signum, frame):
+        nonlocal stop_requested
+        stop_requested = True
+
+    previous_handler = signal.signal(signal.SIGINT, request_stop)
+    window: dict[str, list[float]] = {}
+    window_start, window_examples = time.perf_counter(), 0
+    out_of_patience = False
+    try:
+        with TrainingDisplay(console, total_steps, progress.step) as display:
+            while progress.epoch < tc.epochs and not progress.done:
+                batches = train_batches(train_data.lengths(), tc.batch_size, cfg.seed,
+                                        progress.epoch, tc.length_group_pool)
+                while progress.batch_in_epoch < len(batches):
+                    step_start = time.perf_counter()
+                    batch = collate(train_data, batches[progress.batch_in_epoch], pad_id)
+                    original = forward(batch["input_ids"], batch["attention_mask"], True)
+                    loss_cls = F.cross_entropy(original.logits, batch["labels"])       # [] mean over B
+                    loss, stats = loss_cls, {}
+                    if afa is not None:
+                        afa_loss, stats = afa.target_loss(forward, batch, original, progress.step)
+                        if afa_loss is not None:
+                            loss = loss + afa_loss
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), tc.max_grad_norm)
+                    optimizer.step()
+                    scheduler.step()
+                    if afa is not None:
+                        stats.update(afa.update_discriminator())
+
+                    progress.step += 1
+                    progress.batch_in_epoch += 1
+                    batch_size = batch["labels"].shape[0]
+                    progress.train_seconds += time.perf_counter() - step_start
+                    progress.train_examples += batch_size
+                    window_examples += batch_size
+                    stats.update(loss=loss.item(), loss_cls=loss_cls.item(),
+                                 lr=scheduler.get_last_lr()[0])
+                    for key, value in stats.items():
+                        window.setdefault(key, []).append(value)
+                    display.step(progress.step)
+
+                    if progress.step % tc.log_every == 0:
+                        means = {k: float(np.nanmean(v)) if not all(map(math.isnan, v)) else float("nan")
+                                 for k, v in window.items()}
+                        means["examples_per_s"] = window_examples / (time.perf_counter() - window_start)
+                        metrics_log.write(progress.step, progress.epoch, "train", means)
+                        log.info("step %d train %s", progress.step, means)
+                        display.log(progress.step, means)
+                        entropy = means.get("attn_entropy", float("nan"))
+                        if entropy < cfg.afa.collapse_entropy:
+                            message = (f"attention collapsing: normalised entropy {entropy:.3f} < "
+                                       f"{cfg.afa.collapse_entropy} (raise afa.entropy_weight or "
+                                       "lower afa.pg_weight)")
+                            log.warning(message)
+                            display.warn(message)
+                        window, window_start, window_examples = {}, time.perf_counter(), 0
+
+                    if progress.step % tc.eval_every == 0:
+                        run_evaluation()
+                        out_of_patience = (tc.patience is not None
+                                           and progress.evals_without_improvement >= tc.patience)
+                    if stop_requested:
+                        runs.save_checkpoint(run_dir, runs.LAST, model, tokenizer, training_state())
+                        log.info("interrupted at step %d", progress.step)
+                        raise Interrupted(run_dir, progress.step)
+                    if out_of_patience:
+                        break
+                if out_of_patience:
+                    log.info("early stop at step %d: %d evaluations without improvement",
+                             progress.step, progress.evals_without_improvement)
+                    progress.done = True
+                elif progress.step % tc.eval_every != 0:
+                    run_evaluation()  # epoch end, unless that step was just evaluated
+                progress.epoch += 1
+                progress.batch_in_epoch = 0
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
+
+    progress.done = True
+    runs.save_checkpoint(run_dir, runs.LAST, model, tokenizer, training_state())
+    write_summary(run_dir, cfg, progress)
+    log.info("finished: best validation accuracy %.4f at step %d", progress.best_accuracy,
+             progress.best_step)
+    return run_dir
+
+
+def write_summary(run_dir: Path, cfg: DictConfig, progress: Progress) -> dict:
+    """summary.json: best and final validation metrics, speed, seed, versions, commit."""
+    evaluations = [e for e in runs.read_metrics(run_dir) if e["split"] == "validation"]
+    best = next((e for e in evaluations if e["step"] == progress.best_step), None)
+    summary = {
+        "run_dir": str(run_dir),
+        "dataset": cfg.dataset.name,
+        "model": cfg.model.name,
+        "afa_enabled": bool(cfg.afa.enabled),
+        "seed": cfg.seed,
+        "steps": progress.step,
+        "best": best,
+        "final": evaluations[-1] if evaluations else None,
+        "train_seconds": progress.train_seconds,
+        "train_examples_per_s": progress.train_examples / max(progress.train_seconds, 1e-9),
+        **runs.environment(),
+    }
+    runs.write_json(run_dir / "summary.json", summary)
+    return summary
