@@ -77,21 +77,23 @@ def _split_file(folder: Path, stem: str) -> Path | None:
 
 
 def _local_split(dcfg, path: Path, split: str) -> Split:
-    """A single file is the training data; a folder holds one file per split."""
+    """A single file is the training data; a folder holds one file per split. Without a
+    validation file, validation is carved from train (and train is what remains)."""
+    stems = dict(dcfg.local_splits)
     if path.is_file():
-        train_file, split_file = path, None
+        train_file, validation_file, split_file = path, None, None
     else:
-        stems = dict(dcfg.local_splits)
         train_file = _split_file(path, stems.get("train", "train"))
+        validation_file = _split_file(path, stems.get("validation", "validation"))
         split_file = _split_file(path, stems.get(split, split))
-        if train_file is None and split_file is None:
-            raise UserError(f"No {split} or train file (.tsv/.csv/.jsonl) in {path}.")
-    if split_file is not None:
-        return read_labelled_file(split_file, dcfg.text_col, dcfg.label_col, dcfg.label_names)
-    if split not in ("train", "validation") or train_file is None:
+    if split in ("train", "validation") and validation_file is None:
+        if train_file is None:
+            raise UserError(f"No train file (.tsv/.csv/.jsonl) in {path}.")
+        rows = read_labelled_file(train_file, dcfg.text_col, dcfg.label_col, dcfg.label_names)
+        return carve_validation(rows, split, dcfg.val_fraction, dcfg.split_seed)
+    if split_file is None:
         raise UserError(f"Dataset '{dcfg.name}' has no '{split}' split in {path}.")
-    rows = read_labelled_file(train_file, dcfg.text_col, dcfg.label_col, dcfg.label_names)
-    return carve_validation(rows, split, dcfg.val_fraction, dcfg.split_seed)
+    return read_labelled_file(split_file, dcfg.text_col, dcfg.label_col, dcfg.label_names)
 
 
 def carve_validation(rows: Split, split: str, fraction: float, seed: int) -> Split:
@@ -120,14 +122,15 @@ def _hub_split(dcfg, split: str) -> Split:
     import datasets
 
     hub_splits = dict(dcfg.hub_splits)
-    if split in hub_splits:
-        ds = datasets.load_dataset(dcfg.hub_id, dcfg.hub_config, split=hub_splits[split])
-        rows = Split(list(ds[dcfg.text_col]), _labels(list(ds[dcfg.label_col]), dcfg.label_names),
-                     dcfg.hub_id)
-        check_rows(rows)
-        return rows
-    train = _hub_split(dcfg, "train")
-    return carve_validation(train, split, dcfg.val_fraction, dcfg.split_seed)
+    carve = split in ("train", "validation") and "validation" not in hub_splits
+    name = "train" if carve else split
+    if name not in hub_splits:
+        raise UserError(f"Dataset '{dcfg.name}' has no '{split}' split on the hub.")
+    ds = datasets.load_dataset(dcfg.hub_id, dcfg.hub_config, split=hub_splits[name])
+    rows = Split(list(ds[dcfg.text_col]), _labels(list(ds[dcfg.label_col]), dcfg.label_names),
+                 dcfg.hub_id)
+    check_rows(rows)
+    return carve_validation(rows, split, dcfg.val_fraction, dcfg.split_seed) if carve else rows
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,51 @@
+"""Shared fixtures: the real development data, real (truncated) models, real runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = os.environ.get("AFA_DATA_DIR")
+HAS_DATA = bool(DATA_DIR) and (Path(DATA_DIR) / "sst2" / "train.tsv").is_file()
+needs_data = pytest.mark.skipif(not HAS_DATA, reason="AFA_DATA_DIR with sst2/ not set (make test sets it)")
+
+# A truncated real MiniLM on a few hundred real SST-2 rows: seconds per run on 2 cores.
+TINY = ["model.num_layers=1", "train.max_train_samples=300", "train.max_eval_samples=100",
+        "train.batch_size=16", "train.eval_every=10", "train.log_every=5", "afa.warmup_steps=2"]
+
+
+def run_afa(*args: str, cwd: Path | None = None, check: bool = True,
+            timeout: int = 600) -> subprocess.CompletedProcess:
+    """The real `afa` command in a subprocess (what users type)."""
+    env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
+    result = subprocess.run([sys.executable, "-m", "afa_cli", *args], cwd=cwd or ROOT, env=env,
+                            capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"afa {' '.join(args)} failed ({result.returncode}):\n"
+                             f"{result.stdout}\n{result.stderr}")
+    return result
+
+
+def only_run_dir(output_dir: Path) -> Path:
+    runs = [p.parent for p in Path(output_dir).rglob("config.yaml") if p.parent.name != "best"]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory) -> dict[str, Path]:
+    """Two finished runs of the same seed: plain fine-tuning and AFA."""
+    if not HAS_DATA:
+        pytest.skip("AFA_DATA_DIR with sst2/ not set")
+    out = tmp_path_factory.mktemp("tiny_runs")
+    runs = {}
+    for afa in ("off", "default"):
+        run_dir = out / afa
+        run_afa("train", *TINY, f"afa={afa}", "seed=1", f"run_dir={run_dir}")
+        runs[afa] = run_dir
+    return runs
