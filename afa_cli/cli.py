@@ -122,3 +122,43 @@ def print_report(report: dict) -> None:
     for name, row in zip(names, metrics["confusion"]):
         confusion.add_row(name, *map(str, row))
     console.print(confusion)
+
+
+@app.command(context_settings=EXTRA_ARGS)
+def sweep(
+    overrides: Optional[list[str]] = typer.Argument(
+        None, show_default=False,
+        help="Overrides in Hydra's grammar: a=1,2,3, range(1,4), choice(x,y), 'afa=glob(*)'; "
+             "+sweep=NAME adds a preset from conf/sweep/."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Jobs run at once (the cores are split)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Appended to the sweep folder name."),
+    config_dir: Optional[Path] = typer.Option(None, "--config-dir",
+                                              help="A folder of extra config groups/options."),
+    resume: Optional[Path] = typer.Option(None, "--resume",
+                                          help="Run a sweep folder's unfinished and failed jobs."),
+    summarize: Optional[Path] = typer.Option(None, "--summarize",
+                                             help="Only (re)write a sweep folder's summary."),
+    metric: str = typer.Option("best_accuracy", "--metric", help="The metric summary.png plots."),
+) -> None:
+    """Run a grid of trainings, one process and run folder per job, then summarize them."""
+    from afa_cli.sweep import STD_NOTE, SweepInterrupted, sweep as run_sweep
+
+    try:
+        report = run_sweep(overrides or [], jobs, name, config_dir, resume, summarize, metric, console)
+    except UserError as err:
+        _fail(str(err))
+    except SweepInterrupted as stop:
+        err_console.print(str(stop), highlight=False)
+        raise typer.Exit(130) from None
+    console.print(f"[bold]{report.sweep_dir}[/bold] ({STD_NOTE})", highlight=False)
+    for title, header, rows in report.tables():
+        table = Table(title=title)
+        for column in header:
+            table.add_column(column, justify="left" if column in report.group_keys else "right")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    console.print("written: " + ", ".join(str(path) for path in report.files), highlight=False)
+    if report.failed:
+        _fail(f"{len(report.failed)} of {len(report.rows)} jobs not done: {', '.join(report.failed)}. "
+              f"Logs: <job>/job.log; run them again with afa sweep --resume {report.sweep_dir}", code=1)

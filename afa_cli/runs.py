@@ -33,18 +33,22 @@ def create_run_dir(cfg: DictConfig) -> Path:
         except FileExistsError:
             raise UserError(f"run_dir={run_dir} already exists; choose a new folder.") from None
         return run_dir
-    parent = Path(cfg.output_dir) / cfg.dataset.name / cfg.model.name
+    return new_timestamped_dir(Path(cfg.output_dir) / cfg.dataset.name / cfg.model.name, cfg.name)
+
+
+def new_timestamped_dir(parent: Path, name: str | None) -> Path:
+    """parent/<YYYY-MM-DD_HH-MM-SS>[_<name>], created now; never an existing folder."""
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    base = f"{stamp}_{cfg.name}" if cfg.name else stamp
+    base = f"{stamp}_{name}" if name else stamp
     parent.mkdir(parents=True, exist_ok=True)
     for attempt in range(1000):
-        run_dir = parent / (base if attempt == 0 else f"{base}-{attempt}")
+        folder = parent / (base if attempt == 0 else f"{base}-{attempt}")
         try:
-            run_dir.mkdir(exist_ok=False)  # atomic: two runs started at once get two folders
-            return run_dir
+            folder.mkdir(exist_ok=False)  # atomic: two runs started at once get two folders
+            return folder
         except FileExistsError:
             continue
-    raise UserError(f"Could not create a new run folder under {parent}.")
+    raise UserError(f"Could not create a new folder under {parent}.")
 
 
 def write_config(run_dir: Path, cfg: DictConfig, overrides: list[str]) -> None:

@@ -1,0 +1,36 @@
+"""`afa sweep`: a grid of training runs (grid), run as separate processes (launch), and what they
+found (summary, plot)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from afa_cli.errors import UserError
+from afa_cli.sweep.launch import SweepInterrupted, resume_sweep, start_sweep
+from afa_cli.sweep.summary import STD_NOTE, SweepReport, check_metric, summarize
+
+__all__ = ["STD_NOTE", "SweepInterrupted", "SweepReport", "sweep"]
+
+
+def sweep(overrides: list[str], parallel: int = 1, name: str | None = None,
+          config_dir: Path | None = None, resume: Path | None = None,
+          summarize_dir: Path | None = None, metric: str = "best_accuracy",
+          console: Console | None = None) -> SweepReport:
+    """Start a sweep, resume one, or only summarize one; returns its summary."""
+    console = console or Console()
+    check_metric(metric)
+    if parallel < 1:
+        raise UserError("--jobs must be at least 1.")
+    if resume is not None and summarize_dir is not None:
+        raise UserError("Use either --resume or --summarize, not both.")
+    existing = resume if resume is not None else summarize_dir
+    if existing is not None:
+        if overrides or name or config_dir:
+            raise UserError("--resume and --summarize use the sweep's own grid; "
+                            "drop the overrides, --name and --config-dir.")
+        if resume is not None:
+            resume_sweep(Path(resume), parallel, console)
+        return summarize(Path(existing), metric)
+    return summarize(start_sweep(overrides, parallel, name, config_dir, console), metric)

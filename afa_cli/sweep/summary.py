@@ -1,0 +1,175 @@
+"""What a sweep found: summary.csv (one row per job), groups of jobs that differ only in their seed
+with mean ± sample std, summary.md and summary.png."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from afa_cli.errors import UserError
+from afa_cli.sweep.launch import DONE, read_state
+from afa_cli.sweep.plot import draw_metric
+
+SEED = "seed"
+ATTENTION_METRICS = ("lexicon_mass", "frequent_mass", "lexicon_precision@5", "attn_entropy")
+# Numbers of a job that can be averaged over seeds, in table order.
+METRICS = ("best_accuracy", "best_macro_f1", "final_accuracy", "final_macro_f1",
+           *ATTENTION_METRICS, "wall_seconds")
+TABLES = {
+    "validation scores": ("best_accuracy", "best_macro_f1", "final_accuracy", "final_macro_f1",
+                          "wall_seconds"),
+    "attention quality at the best checkpoint": ATTENTION_METRICS,
+}
+STD_NOTE = "mean ± sample std (ddof=1) over seeds; n = finished jobs"
+
+
+def check_metric(metric: str) -> None:
+    if metric not in METRICS:
+        raise UserError(f"--metric {metric}: choose one of {', '.join(METRICS)}.")
+
+
+@dataclass
+class Group:
+    """Jobs with the same swept values apart from the seed."""
+
+    values: dict[str, str]  # swept key -> value ("" where these jobs do not set the key)
+    rows: list[dict]
+
+    def stats(self, metric: str) -> tuple[float, float, int]:
+        """(mean, sample std, n) over the jobs that have the metric; std is NaN below n = 2."""
+        numbers = [row[metric] for row in self.rows if row[metric] is not None]
+        if not numbers:
+            return math.nan, math.nan, 0
+        std = float(np.std(numbers, ddof=1)) if len(numbers) > 1 else math.nan
+        return float(np.mean(numbers)), std, len(numbers)
+
+
+@dataclass
+class SweepReport:
+    sweep_dir: Path
+    command: str
+    rows: list[dict]
+    groups: list[Group]
+    group_keys: list[str]
+    metric: str
+    failed: list[str]     # jobs not done (failed, or never finished)
+    files: list[Path]
+
+    def tables(self) -> list[tuple[str, list[str], list[list[str]]]]:
+        """(title, header, rows) of the grouped tables: scores, and attention quality; the chosen
+        metric comes first in its table."""
+        tables = []
+        for title, metrics in TABLES.items():
+            metrics = sorted(metrics, key=lambda m: m != self.metric)
+            rows = []
+            for group in self.groups:
+                n = sum(row["status"] == DONE for row in group.rows)
+                shown_n = str(n) if n == len(group.rows) else f"{n} of {len(group.rows)}"
+                rows.append([*(group.values[k] or "–" for k in self.group_keys), shown_n,
+                             *(format_stats(*group.stats(m), m) for m in metrics)])
+            tables.append((title, [*self.group_keys, "n", *metrics], rows))
+        return tables
+
+
+def format_stats(mean: float, std: float, n: int, metric: str) -> str:
+    if n == 0:
+        return "–"
+    digits = 0 if metric == "wall_seconds" else 3
+    return f"{mean:.{digits}f}" if n == 1 else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def summarize(sweep_dir: Path, metric: str = "best_accuracy") -> SweepReport:
+    """Read every job's summary.json and write summary.csv, summary.md and summary.png."""
+    check_metric(metric)
+    sweep_dir = Path(sweep_dir)
+    state = read_state(sweep_dir)
+    swept = state["swept_keys"]
+    rows = [job_row(sweep_dir, job, swept) for job in state["jobs"]]
+    group_keys = [key for key in swept if key != SEED]
+    groups: dict[tuple, Group] = {}
+    for row in rows:
+        values = {key: row[key] for key in group_keys}
+        groups.setdefault(tuple(values.values()), Group(values, [])).rows.append(row)
+    report = SweepReport(sweep_dir, state["command"], rows, list(groups.values()), group_keys,
+                         metric, [row["job"] for row in rows if row["status"] != DONE], [])
+    report.files.append(write_csv(sweep_dir / "summary.csv", rows))
+    png = sweep_dir / "summary.png"
+    png.unlink(missing_ok=True)  # never leave a plot of an earlier summary behind
+    figure = draw_metric(*plotted_groups(report), metric, STD_NOTE)
+    if figure is not None:
+        figure.savefig(png, dpi=120)
+        report.files.append(png)
+    report.files.append(write_markdown(sweep_dir / "summary.md", report, figure is not None))
+    return report
+
+
+def plotted_groups(report: SweepReport) -> tuple[list[Group], str | None]:
+    """The groups to plot and the key on the x axis: the first swept key other than the seed;
+    when only the seed is swept, each seed on its own with the mean over all of them."""
+    if report.group_keys or SEED not in report.rows[0]:
+        return report.groups, report.group_keys[0] if report.group_keys else None
+    per_seed = [Group({SEED: row[SEED]}, [row]) for row in report.rows]
+    return per_seed + [Group({}, report.rows)], SEED
+
+
+def job_row(sweep_dir: Path, job: dict, swept: list[str]) -> dict:
+    """A job's swept values, status and numbers (None where it has none)."""
+    summary_path = sweep_dir / job["name"] / "summary.json"
+    summary = {}
+    if job["status"] == DONE and summary_path.is_file():
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    best = (summary.get("best") or {}).get("metrics", {})
+    final = (summary.get("final") or {}).get("metrics", {})
+    return {
+        "job": job["name"],
+        **{key: job["values"].get(key, "") for key in swept},
+        "status": job["status"],
+        "best_accuracy": best.get("accuracy"),
+        "best_macro_f1": best.get("macro_f1"),
+        "final_accuracy": final.get("accuracy"),
+        "final_macro_f1": final.get("macro_f1"),
+        # attention quality of the kept model: the best checkpoint
+        **{name: best.get(name) for name in ATTENTION_METRICS},
+        "best_step": (summary.get("best") or {}).get("step"),
+        "steps": summary.get("steps"),
+        "wall_seconds": job.get("wall_seconds"),
+        "error": job.get("error") or "",
+    }
+
+
+def write_csv(path: Path, rows: list[dict]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+    return path
+
+
+def write_markdown(path: Path, report: SweepReport, with_plot: bool) -> Path:
+    lines = [f"# Sweep {report.sweep_dir.name}", "", f"Command: `{report.command}`", "",
+             f"{len(report.rows)} jobs, {len(report.rows) - len(report.failed)} done. "
+             f"Cells: {STD_NOTE}. Scores on the validation split: best = at the checkpoint with the "
+             "best validation accuracy, final = at the last evaluation; wall_seconds = whole job. "
+             "One row per job: summary.csv."]
+    for title, header, rows in report.tables():
+        lines += ["", f"## {title[0].upper()}{title[1:]}", "",
+                  "| " + " | ".join(map(_md_cell, header)) + " |",
+                  "|" + "|".join("---" for _ in header) + "|",
+                  *("| " + " | ".join(map(_md_cell, row)) + " |" for row in rows)]
+    if with_plot:
+        lines += ["", f"![{report.metric}](summary.png)"]
+    if report.failed:
+        lines += ["", "Not done:", ""]
+        lines += [f"- `{row['job']}` ({row['status']}): {row['error']}" for row in report.rows
+                  if row["status"] != DONE]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _md_cell(text: str) -> str:
+    return str(text).replace("|", "\\|")

@@ -1,0 +1,268 @@
+import csv
+import json
+import math
+import shutil
+
+import pytest
+import yaml
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from omegaconf import OmegaConf
+from typer.testing import CliRunner
+
+from afa_cli.cli import app
+from afa_cli.config import compose_config, group_options
+from afa_cli.sweep.grid import check_jobs, parse, plan_sweep
+from afa_cli.sweep.launch import available_cores, read_state, write_state
+from afa_cli.sweep.plot import draw_metric
+from afa_cli.sweep.summary import STD_NOTE, summarize
+from conftest import DATA_DIR, TINY, needs_data, run_afa
+
+# TINY on ~200 rows: a real truncated MiniLM trained for a few steps.
+SMALL = [*TINY, "train.max_train_samples=200", "train.max_eval_samples=50"]
+
+
+# ---- grid expansion ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args", [
+    ["afa.mask_ratio=0.05,0.1", "seed=range(1,4)", "train=quick"],
+    ["seed=choice(1,5)", "afa.pg_weight=0.1,0.2", "dataset=mr"],
+    ["seed=range(1,7,2)", "afa=off,default"],
+])
+def test_expansion_is_hydras_cartesian_product(args):
+    hydra_jobs = BasicSweeper.split_arguments(parse(args), None)[0]
+    assert [job.overrides for job in plan_sweep(args).jobs] == hydra_jobs
+
+
+def test_glob_selects_options_of_a_config_group(tmp_path):
+    every = [job.overrides[0] for job in plan_sweep(["afa=glob(*)"]).jobs]
+    assert every == [f"afa={option}" for option in group_options("afa")]
+    no_off = [job.overrides[0] for job in plan_sweep(["afa=glob(*,exclude=off)"]).jobs]
+    assert "afa=off" not in no_off and len(no_off) == len(every) - 1
+    assert [job.overrides[0] for job in plan_sweep(["afa=glob(d*)"]).jobs] == [
+        "afa=default", "afa=divergence"]
+    (tmp_path / "afa").mkdir()
+    (tmp_path / "afa" / "mine.yaml").write_text("defaults:\n  - default\n  - _self_\nmask_ratio: 0.4\n")
+    assert "afa=mine" in [job.overrides[0] for job in plan_sweep(["afa=glob(*)"], tmp_path).jobs]
+
+
+def test_job_names_and_swept_keys():
+    plan = plan_sweep(["afa.mask_ratio=0.1,0.2", "seed=1,2", "train=quick"])
+    assert plan.swept_keys == ["afa.mask_ratio", "seed"]
+    assert [job.name for job in plan.jobs] == [
+        "000_afa.mask_ratio=0.1_seed=1", "001_afa.mask_ratio=0.1_seed=2",
+        "002_afa.mask_ratio=0.2_seed=1", "003_afa.mask_ratio=0.2_seed=2"]
+    assert plan.jobs[3].values == {"afa.mask_ratio": "0.2", "seed": "2", "train": "quick"}
+
+
+def test_mask_ratio_preset_and_command_line_merge():
+    plan = plan_sweep(["+sweep=mask_ratio"])
+    assert plan.preset == "mask_ratio" and len(plan.jobs) == 18
+    ratios = [job.values.get("afa.mask_ratio") for job in plan.jobs]
+    assert ratios == [r for r in ("0.05", "0.1", "0.15", "0.2", "0.3") for _ in range(3)] + [None] * 3
+    assert [job.values.get("afa") for job in plan.jobs[-3:]] == ["off"] * 3
+    assert plan.swept_keys == ["afa.mask_ratio", "seed", "afa"]
+    # a command-line override replaces the preset's entry of that key, or joins every job
+    plan = plan_sweep(["+sweep=mask_ratio", "seed=1", "model.num_layers=2"])
+    assert len(plan.jobs) == 6 and plan.swept_keys == ["afa.mask_ratio", "afa"]
+    assert all(job.overrides[-2:] == ["seed=1", "model.num_layers=2"] or
+               job.overrides == ["afa=off", "seed=1", "model.num_layers=2"] for job in plan.jobs)
+    # the preset never reaches the jobs' configs
+    assert not any("sweep" in override for job in plan.jobs for override in job.overrides)
+    assert "sweep" not in compose_config(plan.jobs[0].overrides)
+
+
+@pytest.mark.parametrize("preset, jobs, first", [
+    ("baseline_vs_afa", 18, ["dataset=sst2", "afa=off", "seed=1", "train=quick"]),
+    ("ablations", 18, ["afa=off", "seed=1", "dataset=sst2", "train=quick"]),
+])
+def test_study_presets(preset, jobs, first):
+    plan = plan_sweep([f"+sweep={preset}"])
+    assert len(plan.jobs) == jobs and plan.jobs[0].overrides == first
+    check_jobs(plan.jobs, None)
+
+
+def test_every_job_is_checked_before_anything_runs():
+    plan = plan_sweep(["afa.mask_ratio=0.1,1.5"])
+    with pytest.raises(Exception, match=r"job 001_afa.mask_ratio=1.5: Invalid config: afa.mask_ratio"):
+        check_jobs(plan.jobs, None)
+
+
+# ---- command-line errors: one line, exit 2, nothing written -----------------------------------
+
+@pytest.mark.parametrize("args, message", [
+    (["seed=1,2", "train.lrate=1"], "job 000_seed=1: Unknown config key 'train.lrate'."),
+    (["seed=1,2", "afa=nope"], "job 000_seed=1: Unknown afa 'nope'. Valid choices:"),
+    (["seed=(1"], "Error parsing override 'seed=(1': "),
+    (["seed=1,2", "run_dir=x"], "run_dir=x: a sweep gives every job its own folder"),
+    (["+sweep=mask_ratio", "+sweep=ablations"], "Give one sweep preset"),
+    (["+sweep=nope"], "Unknown sweep 'nope'. Valid choices: ablations, baseline_vs_afa, mask_ratio"),
+    (["afa.mask_ratio=interval(0.1,0.3)"], "an interval cannot be enumerated"),
+    (["seed=glob(*)"], "'seed' is not a config group"),
+    (["seed=1"], "Nothing to sweep"),
+    (["seed=1,2", "--metric", "loss"], "--metric loss: choose one of best_accuracy"),
+    (["seed=1,2", "--jobs", "0"], "--jobs must be at least 1"),
+    (["seed=1,2", "--name", "a b"], "--name 'a b': use letters"),
+])
+def test_bad_sweeps_fail_in_one_line_before_running(tmp_path, args, message):
+    result = CliRunner().invoke(app, ["sweep", *args, f"output_dir={tmp_path / 'out'}"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert message in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_resume_and_summarize_need_a_sweep_folder(tmp_path):
+    result = CliRunner().invoke(app, ["sweep", "--summarize", str(tmp_path)])
+    assert result.exit_code == 2 and f"{tmp_path} is not a sweep folder" in result.stderr
+    result = CliRunner().invoke(app, ["sweep", "--resume", str(tmp_path), "seed=1,2"])
+    assert result.exit_code == 2 and "drop the overrides" in result.stderr
+
+
+# ---- summaries of hand-made sweep folders -----------------------------------------------------
+
+def _job(name: str, values: dict, status: str = "done", wall: float = 10.0) -> dict:
+    return {"name": name, "overrides": [f"{k}={v}" for k, v in values.items()], "values": values,
+            "status": status, "attempts": 1, "exit_code": 0 if status == "done" else 1,
+            "error": None if status == "done" else "error: boom", "wall_seconds": wall}
+
+
+def _run_summary(accuracy: float, final_accuracy: float, lexicon_mass: float) -> dict:
+    metrics = {"accuracy": accuracy, "macro_f1": accuracy - 0.1, "lexicon_mass": lexicon_mass,
+               "frequent_mass": 0.5, "lexicon_precision@5": 0.2, "attn_entropy": 0.9}
+    return {"best": {"step": 20, "metrics": metrics}, "steps": 30,
+            "final": {"step": 30, "metrics": {**metrics, "accuracy": final_accuracy}}}
+
+
+@pytest.fixture
+def hand_made_sweep(tmp_path):
+    """A mask-ratio sweep with known numbers: ratio 0.1 (3 seeds), ratio 0.2 (2 seeds done, one
+    failed) and afa=off (3 seeds)."""
+    accuracies = {("0.1", "1"): 0.80, ("0.1", "2"): 0.82, ("0.1", "3"): 0.84,
+                  ("0.2", "1"): 0.70, ("0.2", "2"): 0.74, ("off", "1"): 0.75,
+                  ("off", "2"): 0.75, ("off", "3"): 0.78}
+    jobs = []
+    for ratio in ("0.1", "0.2", "off"):
+        for seed in ("1", "2", "3"):
+            values = {"afa": "off", "seed": seed} if ratio == "off" else {
+                "afa.mask_ratio": ratio, "seed": seed}
+            name = f"{len(jobs):03d}_{ratio}_{seed}"
+            accuracy = accuracies.get((ratio, seed))
+            jobs.append(_job(name, values, "done" if accuracy else "failed", wall=10.0 * int(seed)))
+            (tmp_path / name).mkdir()
+            if accuracy:
+                (tmp_path / name / "summary.json").write_text(
+                    json.dumps(_run_summary(accuracy, accuracy - 0.01, 0.1 * int(seed))))
+    write_state(tmp_path, {"command": "afa sweep +sweep=mask_ratio", "config_dir": None,
+                           "swept_keys": ["afa.mask_ratio", "seed", "afa"], "pid": None,
+                           "jobs": jobs})
+    return tmp_path
+
+
+def test_summary_groups_over_seeds_with_sample_std(hand_made_sweep):
+    report = summarize(hand_made_sweep)
+    assert report.group_keys == ["afa.mask_ratio", "afa"]
+    assert [g.values for g in report.groups] == [
+        {"afa.mask_ratio": "0.1", "afa": ""}, {"afa.mask_ratio": "0.2", "afa": ""},
+        {"afa.mask_ratio": "", "afa": "off"}]
+    mean, std, n = report.groups[0].stats("best_accuracy")
+    assert (mean, std, n) == (pytest.approx(0.82), pytest.approx(0.02), 3)  # ddof=1
+    mean, std, n = report.groups[1].stats("best_accuracy")
+    assert (mean, std, n) == (pytest.approx(0.72), pytest.approx(math.sqrt(0.0008)), 2)
+    assert report.groups[2].stats("final_accuracy")[:2] == (pytest.approx(0.75),
+                                                            pytest.approx(math.sqrt(0.0003)))
+    assert report.groups[0].stats("wall_seconds") == (pytest.approx(20.0), pytest.approx(10.0), 3)
+    assert report.failed == ["005_0.2_3"]
+
+    (title, header, rows), (attention_title, attention_header, _) = report.tables()
+    assert header == ["afa.mask_ratio", "afa", "n", "best_accuracy", "best_macro_f1",
+                      "final_accuracy", "final_macro_f1", "wall_seconds"]
+    assert rows[0][:5] == ["0.1", "–", "3", "0.820 ± 0.020", "0.720 ± 0.020"]
+    assert rows[1][:4] == ["0.2", "–", "2 of 3", "0.720 ± 0.028"]
+    assert rows[2][:4] == ["–", "off", "3", "0.760 ± 0.017"]
+    assert attention_header[3:] == ["lexicon_mass", "frequent_mass", "lexicon_precision@5",
+                                    "attn_entropy"]
+
+
+def test_summary_files(hand_made_sweep):
+    report = summarize(hand_made_sweep, metric="lexicon_mass")
+    with (hand_made_sweep / "summary.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 9 and rows[0]["afa.mask_ratio"] == "0.1" and rows[0]["seed"] == "1"
+    assert float(rows[1]["best_accuracy"]) == 0.82
+    assert float(rows[1]["final_accuracy"]) == pytest.approx(0.81)
+    assert float(rows[2]["lexicon_mass"]) == pytest.approx(0.3) and rows[2]["wall_seconds"] == "30.0"
+    assert rows[5]["status"] == "failed" and rows[5]["best_accuracy"] == "" and rows[5]["error"]
+    markdown = (hand_made_sweep / "summary.md").read_text()
+    assert STD_NOTE in markdown and "afa sweep +sweep=mask_ratio" in markdown
+    assert "| 0.1 | – | 3 | 0.200 ± 0.100 |" in markdown  # the chosen metric leads its table
+    assert "`005_0.2_3` (failed): error: boom" in markdown and "![lexicon_mass](summary.png)" in markdown
+    assert (hand_made_sweep / "summary.png").stat().st_size > 0
+    assert report.files[-1] == hand_made_sweep / "summary.md"
+
+
+def test_plot_draws_the_baseline_as_a_reference_line(hand_made_sweep):
+    report = summarize(hand_made_sweep)
+    axes = draw_metric(report.groups, "afa.mask_ratio", "best_accuracy", STD_NOTE).axes[0]
+    curve, = [c for c in axes.containers]  # one error-bar series: the AFA mask ratios
+    assert list(curve.lines[0].get_xdata()) == [0.1, 0.2]
+    assert list(curve.lines[0].get_ydata()) == pytest.approx([0.82, 0.72])
+    reference = [line for line in axes.lines if line.get_label().startswith("afa=off")]
+    assert len(reference) == 1 and list(reference[0].get_ydata()) == pytest.approx([0.76, 0.76])
+    assert axes.get_xlabel() == "afa.mask_ratio"
+
+
+# ---- real sweeps ------------------------------------------------------------------------------
+
+def _config_dir_with_preset(tmp_path, grid_line: str):
+    config_dir = tmp_path / "conf"
+    (config_dir / "sweep").mkdir(parents=True)
+    (config_dir / "sweep" / "tiny.yaml").write_text(yaml.safe_dump({"grids": [grid_line]}))
+    return config_dir
+
+
+@needs_data
+def test_two_job_sweep_end_to_end(tmp_path):
+    config_dir = _config_dir_with_preset(tmp_path, " ".join(["seed=1,2", *SMALL]))
+    result = run_afa("sweep", "+sweep=tiny", "--config-dir", str(config_dir), "--jobs", "2",
+                     f"output_dir={tmp_path / 'out'}")
+    sweep_dir, = (tmp_path / "out" / "sweeps").iterdir()
+    assert sweep_dir.name.endswith("_tiny") and "validation scores" in result.stdout
+    state = read_state(sweep_dir)
+    assert [job["status"] for job in state["jobs"]] == ["done", "done"]
+    assert state["swept_keys"] == ["seed"] and state["command"].startswith("afa sweep +sweep=tiny")
+    with (sweep_dir / "summary.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    for job, row, seed in zip(state["jobs"], rows, (1, 2)):
+        run_dir = sweep_dir / job["name"]
+        cfg = OmegaConf.load(run_dir / "config.yaml")
+        assert "sweep" not in cfg and cfg.seed == seed and cfg.model.num_layers == 1
+        assert cfg.train.num_threads == max(1, available_cores() // 2)
+        assert f"run folder: {run_dir.resolve()}" in (run_dir / "job.log").read_text()
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert float(row["best_accuracy"]) == summary["best"]["metrics"]["accuracy"]
+        assert row["seed"] == str(seed) and row["status"] == "done"
+    assert (sweep_dir / "summary.md").is_file() and (sweep_dir / "summary.png").is_file()
+
+
+@needs_data
+def test_failing_job_does_not_stop_the_sweep_and_resume_reruns_it(tmp_path):
+    late_data = tmp_path / "late_data"  # missing at first: the job that reads it fails
+    output_dir = tmp_path / "out"
+    first = run_afa("sweep", f"dataset.path={late_data},{DATA_DIR}/sst2", *SMALL,
+                    f"output_dir={output_dir}", check=False)
+    sweep_dir, = (output_dir / "sweeps").iterdir()
+    failed, done = read_state(sweep_dir)["jobs"]
+    assert first.returncode == 1 and f"1 of 2 jobs not done: {failed['name']}" in first.stderr
+    assert failed["status"] == "failed" and "does not exist" in failed["error"]
+    assert done["status"] == "done"
+    done_summary = (sweep_dir / done["name"] / "summary.json").read_text()
+
+    shutil.copytree(f"{DATA_DIR}/sst2", late_data)
+    run_afa("sweep", "--resume", str(sweep_dir))
+    rerun, skipped = read_state(sweep_dir)["jobs"]
+    assert (rerun["status"], rerun["attempts"], skipped["attempts"]) == ("done", 2, 1)
+    assert (sweep_dir / done["name"] / "summary.json").read_text() == done_summary
+    assert (sweep_dir / rerun["name"] / "summary.json").is_file()
+    aside = sweep_dir / "previous_attempts" / f"{failed['name']}-attempt1"
+    assert "does not exist" in (aside / "job.log").read_text()
+    assert "does not exist" not in (sweep_dir / rerun["name"] / "job.log").read_text()
