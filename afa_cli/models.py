@@ -1,14 +1,20 @@
-"""Backbones: where the weights come from (package, folder, hub), loading with eager attention,
-and reading one layer's attention at the query position ([CLS] or the last real token)."""
+"""Backbones: where the weights come from (package, GGUF file, folder, hub), loading with eager
+attention (optionally with LoRA adapters), and reading one layer's attention at the query
+position ([CLS] or the last real token)."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata
+import importlib.util
+import inspect
 import os
 import shutil
+import warnings
 import zipfile
 from pathlib import Path
+from typing import Callable
 
 import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
@@ -17,6 +23,7 @@ from afa_cli.data import CACHE_DIR
 from afa_cli.errors import UserError
 
 QUERY_FIRST, QUERY_LAST = "first", "last"
+ADAPTER_CONFIG = "adapter_config.json"  # a checkpoint holding a LoRA adapter, not a whole model
 
 
 # ---------------------------------------------------------------------------------------------
@@ -37,6 +44,11 @@ def resolve_source(source: str) -> str:
 
 def _package_folder(dist: str) -> Path:
     """The model folder shipped by an installed model package."""
+    # Found through the package's file list, never by importing it: GGUF packages are plugins
+    # of other tools whose imports need dependencies afa does not install.
+    gguf = _gguf_file(dist)
+    if gguf is not None:
+        return _convert_gguf(dist, gguf)
     module_name = dist.replace("-", "_")
     try:
         module = importlib.import_module(module_name)
@@ -64,28 +76,84 @@ def _split_zip_parts(prefix: str) -> list[Path]:
     return sorted(parts, key=lambda p: p.name)
 
 
-def _extract_split_zip(dist: str, parts: list[Path]) -> Path:
-    """Join the parts once into a cached model folder."""
-    target = CACHE_DIR / "models" / dist
+def _cached_model_folder(name: str, build: Callable[[Path], Path]) -> Path:
+    """CACHE_DIR/models/<name>, built once: `build(scratch)` writes a model folder inside an
+    empty scratch folder and returns it; it is renamed into place only when complete, so an
+    interrupted build is never mistaken for a model."""
+    target = CACHE_DIR / "models" / name
     if (target / "config.json").is_file():
         return target
-    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    joined = tmp / "joined.zip"
-    with joined.open("wb") as out:
-        for part in parts:
-            with part.open("rb") as src:
-                shutil.copyfileobj(src, out)
-    with zipfile.ZipFile(joined) as archive:
-        archive.extractall(tmp / "unzipped")
-    joined.unlink()
-    configs = sorted((tmp / "unzipped").rglob("config.json"), key=lambda p: len(p.parts))
-    if not configs:
-        raise UserError(f"The parts of '{dist}' hold no config.json: reinstall the package.")
-    shutil.move(str(configs[0].parent), str(target))
-    shutil.rmtree(tmp, ignore_errors=True)
+    scratch = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    try:
+        built = build(scratch)
+        try:
+            os.replace(built, target)
+        except OSError:
+            if not (target / "config.json").is_file():  # not another process finishing first
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return target
+
+
+def _extract_split_zip(dist: str, parts: list[Path]) -> Path:
+    """Join the parts once into a cached model folder."""
+
+    def build(scratch: Path) -> Path:
+        joined = scratch / "joined.zip"
+        with joined.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as src:
+                    shutil.copyfileobj(src, out)
+        with zipfile.ZipFile(joined) as archive:
+            archive.extractall(scratch / "unzipped")
+        configs = sorted((scratch / "unzipped").rglob("config.json"), key=lambda p: len(p.parts))
+        if not configs:
+            raise UserError(f"The parts of '{dist}' hold no config.json: reinstall the package.")
+        return configs[0].parent
+
+    return _cached_model_folder(dist, build)
+
+
+def _gguf_file(dist: str) -> Path | None:
+    """The .gguf file an installed distribution ships, if any."""
+    try:
+        distribution = importlib.metadata.distribution(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    ggufs = sorted(Path(distribution.locate_file(f)) for f in distribution.files or []
+                   if str(f).endswith(".gguf"))
+    return ggufs[0] if ggufs else None
+
+
+def _convert_gguf(dist: str, gguf: Path) -> Path:
+    """An ordinary model folder (float32 safetensors + tokenizer) made once from a GGUF file,
+    keyed by the package version: de-quantising the file takes longer than loading the folder."""
+    missing = [name for name in ("gguf", "accelerate") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UserError(f"model.source=package:{dist} is a GGUF file, which needs "
+                        f"{' and '.join(missing)}: pip install 'afa[llm]'.")
+
+    def build(scratch: Path) -> Path:
+        from transformers import AutoModelForCausalLM, GgufConfig
+
+        folder, name = str(gguf.parent), gguf.name
+        quantized = AutoModelForCausalLM.from_pretrained(
+            folder, gguf_file=name, quantization_config=GgufConfig(dequantize=True))
+        # The loaded model still carries its GGUF quantizer, which refuses to save; its dense
+        # weights move into a plain model of the same config.
+        with torch.device("meta"):
+            plain = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(folder, gguf_file=name))
+        plain.load_state_dict(quantized.state_dict(), assign=True)
+        plain.tie_weights()
+        out = scratch / "model"
+        plain.save_pretrained(out)
+        AutoTokenizer.from_pretrained(folder, gguf_file=name).save_pretrained(out)
+        return out
+
+    return _cached_model_folder(f"{dist}-{importlib.metadata.version(dist)}", build)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -93,7 +161,8 @@ def _extract_split_zip(dist: str, parts: list[Path]) -> Path:
 # ---------------------------------------------------------------------------------------------
 
 def load_pretrained(mcfg, label_names: list[str]):
-    """(model, tokenizer) for fine-tuning: a fresh classification head over the backbone."""
+    """(model, tokenizer) for fine-tuning: a fresh classification head over the backbone, with
+    LoRA adapters when model.lora.r is set."""
     location = resolve_source(mcfg.source)
     try:
         config = AutoConfig.from_pretrained(location)
@@ -103,33 +172,96 @@ def load_pretrained(mcfg, label_names: list[str]):
     config.id2label = dict(enumerate(label_names))
     config.label2id = {name: i for i, name in enumerate(label_names)}
     config.afa_query_position = QUERY_LAST if mcfg.kind == "decoder" else QUERY_FIRST
+    config.afa_source = mcfg.source
     if mcfg.num_layers is not None:
         config.num_hidden_layers = min(mcfg.num_layers, config.num_hidden_layers)
     tokenizer = AutoTokenizer.from_pretrained(location)
     model = AutoModelForSequenceClassification.from_pretrained(
         location, config=config, attn_implementation="eager")
     _ensure_padding(model, tokenizer)
+    lora = mcfg.get("lora") or {}
+    if lora.get("r"):
+        model = _with_lora(model, lora)
     return model, tokenizer
 
 
+def _peft():
+    try:
+        import peft
+    except ImportError:
+        raise UserError("LoRA (model.lora.r) needs peft: pip install 'afa[llm]', "
+                        "or set model.lora.r=0 for full fine-tuning.") from None
+    return peft
+
+
+@contextlib.contextmanager
+def _quiet_peft():
+    """peft still reads a transformers attribute that warns of its renaming on every wrap."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+        yield
+
+
+def _with_lora(model, lora):
+    """Low-rank adapters on lora.target_modules, every other backbone weight frozen. The task
+    type makes peft train the new classification head (`score` or `classifier`) in full and
+    save it with the adapters (its modules_to_save)."""
+    peft = _peft()
+    config = peft.LoraConfig(task_type=peft.TaskType.SEQ_CLS, r=lora.r, lora_alpha=lora.alpha,
+                             lora_dropout=lora.dropout, target_modules=list(lora.target_modules))
+    try:
+        with _quiet_peft():
+            return peft.get_peft_model(model, config)
+    except ValueError as err:
+        raise UserError(f"model.lora.target_modules={list(lora.target_modules)} do not fit "
+                        f"{type(model).__name__}: {str(err).splitlines()[0]}") from None
+
+
 def load_checkpoint(path: str | Path):
-    """(model, tokenizer) from a checkpoint folder that afa (or anyone) saved."""
+    """(model, tokenizer) from a checkpoint folder that afa (or anyone) saved: a whole model, or
+    a LoRA adapter (adapter_config.json) over the base model it names."""
     path = Path(path)
     if not (path / "config.json").is_file():
         raise UserError(f"{path} is not a checkpoint folder (no config.json).")
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForSequenceClassification.from_pretrained(path, attn_implementation="eager")
+        if (path / ADAPTER_CONFIG).is_file():
+            model = _load_adapter(path)
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(
+                path, attn_implementation="eager")
     except (OSError, ValueError, RuntimeError) as err:
         raise UserError(f"Cannot load checkpoint {path}: {str(err).splitlines()[0]}") from None
     _ensure_padding(model, tokenizer)
     return model, tokenizer
 
 
+def _load_adapter(path: Path):
+    """The trainable PeftModel saved in path; its config.json gives the labels and layers."""
+    peft = _peft()
+    config = AutoConfig.from_pretrained(path)
+    base = peft.PeftConfig.from_pretrained(path).base_model_name_or_path
+    if not Path(base).is_dir() and getattr(config, "afa_source", None):
+        base = resolve_source(config.afa_source)  # the cached base folder was removed: rebuild it
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base, config=config, attn_implementation="eager")
+    with _quiet_peft():
+        return peft.PeftModel.from_pretrained(model, path, is_trainable=True)
+
+
 def _ensure_padding(model, tokenizer) -> None:
-    """Decoders often ship without a pad token; sequence classification needs one."""
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    """Right padding with a pad token that no text is encoded with.
+
+    A decoder's classification head pools the rightmost token that is not the pad token, so a
+    pad that doubles as a real token (the unk of afa.mask_with=unk, or a bos/eos the tokenizer
+    wraps texts in) would move the pooled position inside the text."""
+    in_texts = set(tokenizer("a")["input_ids"]) | {tokenizer.unk_token_id}
+    if tokenizer.pad_token_id is None or tokenizer.pad_token_id in in_texts:
+        spare = [i for i in (tokenizer.eos_token_id, *tokenizer.all_special_ids)
+                 if i is not None and i not in in_texts]
+        if not spare:
+            raise UserError(f"{tokenizer.name_or_path}: no special token is free to pad with.")
+        tokenizer.pad_token = tokenizer.convert_ids_to_tokens(spare[0])
     tokenizer.padding_side = "right"
     model.config.pad_token_id = tokenizer.pad_token_id
 
@@ -139,9 +271,11 @@ def query_position_kind(model) -> str:
 
 
 def query_positions(attention_mask: torch.Tensor, kind: str) -> torch.Tensor:
-    """[B] index of the token whose attention row is the policy: first, or last real (right padding)."""
+    """[B] index of the token whose attention row is the policy: the first, or the last attended
+    one (which afa.mask_with=drop can leave before holes in the mask, not only padding)."""
     if kind == QUERY_LAST:
-        return attention_mask.sum(dim=1) - 1
+        positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+        return (positions * attention_mask).argmax(dim=1)
     return torch.zeros(attention_mask.shape[0], dtype=torch.long, device=attention_mask.device)
 
 
@@ -154,7 +288,11 @@ def num_layers(model) -> int:
 # ---------------------------------------------------------------------------------------------
 
 def _attention_modules(model) -> list[torch.nn.Module]:
-    """The self-attention module of each layer, in order; each returns (output, weights, ...)."""
+    """The self-attention module of each layer, in order; each returns (output, weights, ...).
+
+    Models built on transformers' output recording name their attention class; older ones
+    (MPNet) do not, and their attention modules are the innermost ones that take
+    `output_attentions`."""
     recorder = getattr(model, "_can_record_outputs", None) or {}
     target = recorder.get("attentions")
     target_class = getattr(target, "target_class", target)
@@ -162,10 +300,19 @@ def _attention_modules(model) -> list[torch.nn.Module]:
         modules = [m for m in model.modules() if isinstance(m, target_class)]
         if modules:
             return modules
+    asking = {m for m in model.modules() if _takes_output_attentions(m)}
+    innermost = [m for m in model.modules()
+                 if m in asking and not any(c in asking for c in m.modules() if c is not m)]
+    if innermost and len(innermost) == model.config.num_hidden_layers:
+        return innermost
     raise UserError(
         f"Cannot locate the attention layers of {type(model).__name__}; afa needs a model whose "
         "attention modules transformers can record (BERT, MPNet, Llama, ...)."
     )
+
+
+def _takes_output_attentions(module: torch.nn.Module) -> bool:
+    return "output_attentions" in inspect.signature(module.forward).parameters
 
 
 class AttentionRecorder:
@@ -177,8 +324,14 @@ class AttentionRecorder:
         if not -len(modules) <= layer < len(modules):
             raise UserError(f"afa.layer={layer} is out of range: the model has {len(modules)} layers.")
         self.module = modules[layer]
+        # Old-style modules return their weights only when asked; ask this one alone.
+        self._asks = _takes_output_attentions(self.module)
         self.weights: torch.Tensor | None = None
-        self._handle = None
+        self._handles = []
+
+    @staticmethod
+    def _ask(module, args, kwargs):
+        return args, {**kwargs, "output_attentions": True}
 
     def _hook(self, module, args, output):
         weights = output[1] if isinstance(output, tuple) and len(output) > 1 else None
@@ -188,12 +341,15 @@ class AttentionRecorder:
 
     def __enter__(self):
         self.weights = None
-        self._handle = self.module.register_forward_hook(self._hook)
+        if self._asks:
+            self._handles.append(self.module.register_forward_pre_hook(self._ask, with_kwargs=True))
+        self._handles.append(self.module.register_forward_hook(self._hook))
         return self
 
     def __exit__(self, *exc):
-        self._handle.remove()
-        self._handle = None
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
         return False
 
     def query_rows(self, attention_mask: torch.Tensor, kind: str) -> torch.Tensor:
@@ -217,6 +373,11 @@ class AttendingClassifier:
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, train_mode: bool):
         """logits [N, C], pooled [N, D], token_attention [N, T]."""
         self.model.train(train_mode)
+        if self.query_kind == QUERY_LAST:
+            # A decoder's head pools the rightmost token that is not the pad token: padding the
+            # positions outside the attention mask makes that the query position, also when
+            # afa.mask_with=drop hid the last word.
+            input_ids = input_ids.masked_fill(attention_mask == 0, self.model.config.pad_token_id)
         with self.recorder, torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             out = self.model(input_ids=input_ids, attention_mask=attention_mask,
                              output_hidden_states=True)

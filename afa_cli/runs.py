@@ -141,6 +141,9 @@ def save_checkpoint(run_dir: Path, which: str, model, tokenizer, state: dict | N
     tmp = target.with_name(f".{which}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp, safe_serialization=True)
+    if not (tmp / "config.json").is_file():
+        # A LoRA model saves only its adapter; the config (labels, layers) rebuilds the rest.
+        model.config.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     if state is not None:
         torch.save(state, tmp / TRAINING_STATE)
