@@ -65,7 +65,7 @@ def train(
         try:
             run_dir = run_training(composed, overrides, console, resume_dir=resume)
         except Interrupted as stop:
-            err_console.print(str(stop), highlight=False)
+            err_console.print(str(stop), highlight=False, soft_wrap=True)
             raise typer.Exit(130) from None
     except UserError as err:
         _fail(str(err))
@@ -94,6 +94,49 @@ def eval_command(
         _fail(str(err))
     print_report(report)
     console.print(f"written: {out_path}")
+
+
+@app.command("inspect-attention")
+def inspect_attention_command(
+    sentences: Optional[list[str]] = typer.Argument(None, help="Sentences to inspect.",
+                                                    show_default=False),
+    checkpoint: Path = typer.Option(..., "--checkpoint",
+                                    help="A run folder (its best checkpoint) or a checkpoint folder."),
+    compare: Optional[Path] = typer.Option(None, "--compare",
+                                           help="A second run or checkpoint, shown side by side."),
+    file: Optional[Path] = typer.Option(None, "--file", help="Also read sentences, one per line."),
+    dataset: Optional[str] = typer.Option(None, "--dataset",
+                                          help="Summarise a dataset split instead (sst2, mr, ...)."),
+    split: str = typer.Option("validation", "--split", help="With --dataset: the split."),
+    layer: Optional[int] = typer.Option(None, "--layer",
+                                        help="Layer (0-based, -1 = last). Default: the run's afa.layer."),
+    head: Optional[int] = typer.Option(None, "--head", help="One head. Default: mean of heads."),
+    method: str = typer.Option("cls", "--method",
+                               help="cls: the query token's attention row (what AFA trains); "
+                                    "rollout: attention rollout through the layers."),
+    all_layers: bool = typer.Option(False, "--all-layers", help="Show every layer (sentences)."),
+    top_k: int = typer.Option(5, "--top-k", help="Most attended words listed per sentence."),
+    examples: int = typer.Option(8, "--examples", help="With --dataset: sentences shown."),
+    html: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML page."),
+    png: Optional[Path] = typer.Option(None, "--png", help="Write a PNG figure."),
+    json_file: Optional[Path] = typer.Option(None, "--json", help="Write the numbers as JSON."),
+) -> None:
+    """Show where a model looks, per sentence or over a dataset split, beside a second model."""
+    try:
+        _quiet_libraries()
+        from afa_cli.inspect import (AttentionSpec, InspectRequest, inspect_attention,
+                                     terminal_report)
+
+        report, written = inspect_attention(InspectRequest(
+            checkpoint, compare, list(sentences or []), file, dataset, split,
+            AttentionSpec(method, layer, head), all_layers, top_k, examples, html, png, json_file))
+    except UserError as err:
+        _fail(str(err))
+    for warning in report.warnings:
+        err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    console.print(terminal_report(report))
+    for path in written:
+        console.print(f"written: {path}", highlight=False)
 
 
 def print_report(report: dict) -> None:

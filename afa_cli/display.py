@@ -43,14 +43,14 @@ class TrainingDisplay:
         if self.progress:
             self.progress.update(self.task, stats=_fmt(stats))
         else:
-            self.console.print(f"step {step} {_fmt(stats)}", highlight=False)
+            self.console.print(f"step {step} {_fmt(stats)}", highlight=False, soft_wrap=True)
 
     def evaluation(self, step: int, metrics: dict, improved: bool) -> None:
         mark = " (best)" if improved else ""
         self.console.print(
             f"step {step} validation accuracy={metrics['accuracy']:.4f} "
             f"macro_f1={metrics['macro_f1']:.4f} lexicon_mass={metrics['lexicon_mass']:.3f} "
-            f"frequent_mass={metrics['frequent_mass']:.3f}{mark}", highlight=False)
+            f"frequent_mass={metrics['frequent_mass']:.3f}{mark}", highlight=False, soft_wrap=True)
 
     def warn(self, message: str) -> None:
         self.console.print(f"[yellow]warning:[/yellow] {message}")

@@ -4,6 +4,7 @@ metrics that measure "fake focus"."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from afa_cli.lexicon import frequent_words, normalize_word, sentiment_lexicon
 from afa_cli.models import AttendingClassifier, load_checkpoint
 
 TOP_K = 5
+EVAL_BATCH_SIZE = 64
 
 
 @dataclass
@@ -116,21 +118,34 @@ def frequent_words_for(run_dir: Path | None, dcfg, fallback_texts: list[str]) ->
         return frequent_words(fallback_texts)
 
 
+def checkpoint_config(run_dir: Path | None, overrides: list[str]):
+    """The config a checkpoint is scored with: its run's own, or the run's overrides plus these."""
+    if run_dir is not None and not overrides:
+        return load_run_config(run_dir)
+    run_overrides = runs.read_overrides(run_dir) if run_dir is not None else []
+    return compose_config(run_overrides + list(overrides))
+
+
+def scored_rows(cfg, split: str, num_labels: int):
+    """The rows of a dataset split that a checkpoint predicting num_labels classes is scored on."""
+    if cfg.dataset.num_labels != num_labels:
+        raise UserError(f"dataset={cfg.dataset.name} has {cfg.dataset.num_labels} labels but the "
+                        f"checkpoint predicts {num_labels}.")
+    return subsample(load_split(cfg.dataset, split), cfg.train.max_eval_samples,
+                     cfg.dataset.split_seed)
+
+
 def evaluate_checkpoint(path: str | Path, overrides: list[str], split: str = "validation",
                         data_file: Path | None = None, text_col: str | None = None,
                         label_col: str | None = None, predictions_file: Path | None = None,
-                        batch_size: int = 64) -> tuple[dict, Path]:
+                        batch_size: int = EVAL_BATCH_SIZE) -> tuple[dict, Path]:
     """`afa eval`: score a run's best checkpoint (or any checkpoint folder) on a labelled split.
 
     Returns the report and the JSON file it was written to."""
     checkpoint, run_dir = runs.resolve_checkpoint(path)
     if predictions_file is not None and Path(predictions_file).exists():
         raise UserError(f"{predictions_file} already exists; choose a new --predictions file.")
-    if run_dir is not None and not overrides:
-        cfg = load_run_config(run_dir)
-    else:
-        run_overrides = runs.read_overrides(run_dir) if run_dir is not None else []
-        cfg = compose_config(run_overrides + list(overrides))
+    cfg = checkpoint_config(run_dir, overrides)
     model, tokenizer = load_checkpoint(checkpoint)
     label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     if data_file is not None:
@@ -138,21 +153,19 @@ def evaluate_checkpoint(path: str | Path, overrides: list[str], split: str = "va
                                   label_col or cfg.dataset.label_col, label_names)
         dataset_name, split = Path(data_file).stem, "file"
     else:
-        if cfg.dataset.num_labels != len(label_names):
-            raise UserError(f"dataset={cfg.dataset.name} has {cfg.dataset.num_labels} labels but the "
-                            f"checkpoint predicts {len(label_names)}.")
-        rows = subsample(load_split(cfg.dataset, split), cfg.train.max_eval_samples,
-                         cfg.dataset.split_seed)
+        rows = scored_rows(cfg, split, len(label_names))
         dataset_name = cfg.dataset.name
     torch.set_num_threads(cfg.train.num_threads)
     data = encode(rows.texts, rows.labels, tokenizer, cfg.model.max_length)
     net = AttendingClassifier(model, layer=cfg.afa.layer)
     frequent = frequent_words_for(run_dir, cfg.dataset, rows.texts)
+    start = time.perf_counter()
     metrics, preds = evaluate(net, data, rows.texts, label_names, frequent, batch_size,
                               tokenizer.pad_token_id)
+    seconds = time.perf_counter() - start
     report = {"checkpoint": str(checkpoint), "dataset": dataset_name, "split": split,
               "source": rows.source, "num_examples": len(data), "label_names": label_names,
-              "metrics": metrics}
+              "seconds": seconds, "examples_per_s": len(data) / seconds, "metrics": metrics}
     out_dir = run_dir if run_dir is not None else checkpoint
     out_path = out_dir / f"eval_{dataset_name}_{split}.json"
     runs.write_json(out_path, report)

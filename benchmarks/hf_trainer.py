@@ -1,0 +1,60 @@
+"""The reference a user would otherwise pick: transformers.Trainer with dynamic padding, on the
+same model, rows, batch size, max length and steps as afa's plain loop. Prints one JSON line."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import torch
+from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+from afa_cli.config import compose_config
+from afa_cli.data import load_split, subsample
+from afa_cli.models import load_pretrained
+
+
+class Rows(torch.utils.data.Dataset):
+    def __init__(self, encodings, labels):
+        self.encodings, self.labels = encodings, labels
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return {"input_ids": self.encodings["input_ids"][i],
+                "attention_mask": self.encodings["attention_mask"][i], "labels": self.labels[i]}
+
+
+def main(overrides: list[str], out_dir: str) -> None:
+    cfg = compose_config(overrides)
+    tc = cfg.train
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(tc.num_threads)
+    model, tokenizer = load_pretrained(cfg.model, list(cfg.dataset.label_names))
+    train = subsample(load_split(cfg.dataset, "train"), tc.max_train_samples, cfg.dataset.split_seed)
+    val = subsample(load_split(cfg.dataset, "validation"), tc.max_eval_samples, cfg.dataset.split_seed)
+    encode = lambda rows: Rows(tokenizer(rows.texts, truncation=True, max_length=cfg.model.max_length),
+                               rows.labels)
+    args = TrainingArguments(
+        output_dir=out_dir, per_device_train_batch_size=tc.batch_size,
+        per_device_eval_batch_size=tc.batch_size * 2, num_train_epochs=tc.epochs,
+        learning_rate=tc.lr, weight_decay=tc.weight_decay, warmup_steps=int(tc.warmup_ratio * (
+            len(train.texts) // tc.batch_size)), max_grad_norm=tc.max_grad_norm,
+        group_by_length=True, save_strategy="no", eval_strategy="no", report_to=[],
+        logging_strategy="no", seed=cfg.seed, use_cpu=True, disable_tqdm=True,
+        dataloader_num_workers=0, bf16=tc.precision == "bf16")
+    trainer = Trainer(model=model, args=args, train_dataset=encode(train),
+                      data_collator=DataCollatorWithPadding(tokenizer))
+    fit = trainer.train().metrics
+    predictions = trainer.predict(encode(val))
+    accuracy = float((np.argmax(predictions.predictions, axis=1) == np.array(val.labels)).mean())
+    print(json.dumps({"train_examples_per_s": fit["train_samples_per_second"],
+                      "train_seconds": fit["train_runtime"],
+                      "eval_examples_per_s": predictions.metrics["test_samples_per_second"],
+                      "accuracy": accuracy}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[2:], sys.argv[1])

@@ -1,0 +1,192 @@
+"""End to end: real (truncated) MiniLM, real SST-2 rows, the real `afa` command."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForSequenceClassification
+
+from afa_cli.runs import read_metrics
+from conftest import ROOT, TINY, needs_data, run_afa
+
+pytestmark = needs_data
+
+AFA_DIAGNOSTICS = ("loss_cls", "loss_pg", "loss_d", "d_acc_original", "d_acc_masked", "reward_mean",
+                   "adv_std", "mask_entropy", "attn_entropy", "attn_top1", "examples_per_s")
+ATTENTION_METRICS = ("lexicon_mass", "lexicon_mass_uniform", "frequent_mass", "frequent_mass_uniform",
+                     "lexicon_precision@5", "attn_entropy")
+
+
+def weights(run_dir, which="last"):
+    return load_file(run_dir / "checkpoints" / which / "model.safetensors")
+
+
+def test_run_folder_is_complete(tiny_runs):
+    run = tiny_runs["default"]
+    for name in ("config.yaml", "overrides.yaml", "train.log", "metrics.jsonl", "summary.json",
+                 "frequent_words.json", "checkpoints/best/model.safetensors",
+                 "checkpoints/best/tokenizer.json", "checkpoints/last/training_state.pt"):
+        assert (run / name).is_file(), name
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["seed"] == 1 and summary["steps"] == 19 and summary["train_examples_per_s"] > 0
+    assert summary["versions"]["torch"].startswith("2.13")
+    evaluations = [e for e in read_metrics(run) if e["split"] == "validation"]
+    assert [e["step"] for e in evaluations] == [10, 19]
+    assert summary["best"]["metrics"]["accuracy"] == max(e["metrics"]["accuracy"] for e in evaluations)
+    for key in ATTENTION_METRICS:
+        assert 0.0 <= summary["final"]["metrics"][key] <= 1.0
+
+
+def test_best_checkpoint_loads_outside_afa(tiny_runs):
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_runs["off"] / "checkpoints" / "best")
+    assert model.config.id2label == {0: "negative", 1: "positive"}
+    assert model.config.num_hidden_layers == 1
+
+
+def test_afa_run_logs_every_diagnostic(tiny_runs):
+    train_events = [e for e in read_metrics(tiny_runs["default"]) if e["split"] == "train"]
+    last = train_events[-1]["metrics"]
+    for key in AFA_DIAGNOSTICS:
+        assert last.get(key) is not None, key
+    assert 0.0 <= last["d_acc_original"] <= 1.0 and last["attn_entropy"] > 0.0
+    assert "loss_pg" not in (read_metrics(tiny_runs["off"])[0]["metrics"])
+
+
+def test_eval_reproduces_training_validation_accuracy(tiny_runs, tmp_path):
+    run = tiny_runs["default"]
+    summary = json.loads((run / "summary.json").read_text())
+    predictions = tmp_path / "predictions.jsonl"
+    shown = run_afa("eval", str(run), "--predictions", str(predictions))
+    report = json.loads((run / "eval_sst2_validation.json").read_text())
+    assert report["metrics"]["accuracy"] == summary["best"]["metrics"]["accuracy"]
+    for key in ATTENTION_METRICS:
+        assert report["metrics"][key] == pytest.approx(summary["best"]["metrics"][key], abs=1e-9)
+    assert "accuracy" in shown.stdout and "confusion" in shown.stdout
+    rows = [json.loads(line) for line in predictions.read_text().splitlines()]
+    assert len(rows) == report["num_examples"] == 100
+    assert sum(r["prediction"] == r["label"] for r in rows) / 100 == report["metrics"]["accuracy"]
+
+
+def test_eval_on_any_labelled_file(tiny_runs, tmp_path):
+    data = tmp_path / "mine.csv"
+    data.write_text("review,stars\na superb film,positive\na dull and tedious mess,negative\n")
+    run_afa("eval", str(tiny_runs["off"] / "checkpoints" / "best"), "--data", str(data),
+            "--text-col", "review", "--label-col", "stars")
+    report = json.loads((tiny_runs["off"] / "eval_mine_file.json").read_text())
+    assert report["num_examples"] == 2
+
+
+def test_afa_with_zero_weights_trains_exactly_like_off(tiny_runs, tmp_path):
+    """The masker and D use their own random streams: λ = γ = 0 leaves training bit for bit alike."""
+    run = tmp_path / "zero"
+    run_afa("train", *TINY, "afa=default", "afa.pg_weight=0", "afa.masked_ce_weight=0", "seed=1",
+            f"run_dir={run}")
+    off, zero = weights(tiny_runs["off"]), weights(run)
+    assert off.keys() == zero.keys()
+    assert all(torch.equal(off[k], zero[k]) for k in off)
+    losses = lambda r: [e["metrics"]["loss_cls"] for e in read_metrics(r) if e["split"] == "train"]
+    assert losses(run) == losses(tiny_runs["off"])
+    # ...while the policy gradient does change the model
+    active = weights(tiny_runs["default"])
+    assert not all(torch.equal(off[k], active[k]) for k in off)
+
+
+def test_ctrl_c_saves_last_and_resume_equals_uninterrupted(tmp_path):
+    overrides = ["model.num_layers=1", "train.max_train_samples=1200", "train.max_eval_samples=100",
+                 "train.batch_size=16", "train.eval_every=25", "train.log_every=1",
+                 "afa.warmup_steps=5", "seed=2"]
+    straight = tmp_path / "straight"
+    run_afa("train", *overrides, f"run_dir={straight}")
+
+    interrupted = tmp_path / "interrupted"
+    env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
+    proc = subprocess.Popen([sys.executable, "-m", "afa_cli", "train", *overrides,
+                             f"run_dir={interrupted}"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if any(e["step"] >= 30 for e in read_metrics(interrupted)):
+            proc.send_signal(signal.SIGINT)
+            break
+        time.sleep(0.05)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stderr
+    assert f"afa train --resume {interrupted}" in stderr and "Traceback" not in stderr
+    assert (interrupted / "checkpoints" / "last" / "training_state.pt").is_file()
+    assert not (interrupted / "summary.json").exists()
+
+    run_afa("train", "--resume", str(interrupted))
+    a = json.loads((straight / "summary.json").read_text())
+    b = json.loads((interrupted / "summary.json").read_text())
+    assert a["steps"] == b["steps"] == 75
+    assert a["final"]["metrics"] == b["final"]["metrics"]
+    assert a["best"]["step"] == b["best"]["step"]
+    validation = lambda r: [e["metrics"] for e in read_metrics(r) if e["split"] == "validation"]
+    assert validation(straight) == validation(interrupted)
+    assert all(torch.equal(v, weights(interrupted)[k]) for k, v in weights(straight).items())
+
+
+def test_two_runs_started_at_once_get_two_folders(tmp_path):
+    procs = [subprocess.Popen([sys.executable, "-m", "afa_cli", "train", *TINY,
+                               "train.max_train_samples=32", "train.max_eval_samples=16",
+                               f"output_dir={tmp_path}", "name=same"], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
+    for proc in procs:
+        assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    folders = sorted(p.name for p in (tmp_path / "sst2" / "minilm").iterdir())
+    assert len(folders) == 2 and all("_same" in f for f in folders)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["dataset=imdb"], "Unknown dataset 'imdb'"),
+    (["dataset.path=/nonexistent/file.tsv"], "dataset.path=/nonexistent/file.tsv does not exist"),
+    (["afa.mask_with=nothing"], "afa.mask_with must be mask, unk or drop"),
+    (["model.source=/nonexistent/model"], "Cannot load model '/nonexistent/model'"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
+    result = run_afa("train", *TINY, *args, f"output_dir={tmp_path}", check=False)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not any(tmp_path.rglob("*"))
+
+
+def test_bad_rows_stop_before_training(tmp_path):
+    data = tmp_path / "bad.tsv"
+    data.write_text("sentence\tlabel\ngood film\t1\n\t0\nbad film\t5\n")
+    result = run_afa("train", *TINY, f"dataset.path={data}", f"output_dir={tmp_path / 'out'}",
+                     check=False)
+    assert result.returncode == 2
+    assert "1 rows with an empty text (first at line 3)" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_existing_run_dir_is_never_overwritten(tiny_runs):
+    before = (tiny_runs["off"] / "summary.json").read_bytes()
+    result = run_afa("train", *TINY, f"run_dir={tiny_runs['off']}", check=False)
+    assert result.returncode == 2 and "already exists" in result.stderr
+    assert (tiny_runs["off"] / "summary.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("make_path, message", [
+    (lambda tmp: tmp / "missing", "does not exist"),
+    (lambda tmp: tmp, "neither a checkpoint folder nor a run folder"),
+])
+def test_eval_bad_checkpoint(tmp_path, make_path, message):
+    result = run_afa("eval", str(make_path(tmp_path)), check=False)
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_eval_broken_checkpoint(tiny_runs, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    result = run_afa("eval", str(broken), check=False)
+    assert result.returncode == 2 and "Cannot load checkpoint" in result.stderr
