@@ -16,7 +16,7 @@ from afa_cli.afa.masking import apply_masks
 from afa_cli.config import compose_config
 from afa_cli.data import collate, encode
 from afa_cli.errors import UserError
-from afa_cli.runs import read_metrics
+from afa_cli.runs import read_metrics, save_checkpoint
 from conftest import TINY, needs_data, run_afa
 
 gguf = pytest.importorskip("gguf")
@@ -148,6 +148,31 @@ def test_lora_trains_adapters_and_head_and_full_finetuning_trains_all(folder):
     full, _ = smollm2("model.num_layers=1", "model.lora.r=0")
     assert type(full).__name__ == "LlamaForSequenceClassification"
     assert all(p.requires_grad for p in full.parameters())
+
+
+def test_lora_checkpoint_round_trip_even_without_the_cached_base(folder, tmp_path):
+    model, tokenizer = smollm2("model.num_layers=1")
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if parameter.requires_grad:   # as if trained: LoRA's B starts at zero
+                parameter.add_(0.05 * torch.randn_like(parameter))
+    checkpoint = save_checkpoint(tmp_path, "best", model, tokenizer)
+    assert (checkpoint / "config.json").is_file() and (checkpoint / models.ADAPTER_CONFIG).is_file()
+    batch = tokenizer(TEXTS, padding=True, return_tensors="pt")
+    model.eval()
+    with torch.no_grad():
+        expected = model(**batch).logits
+    # A checkpoint from another machine (or an emptied cache) names a base folder that is gone:
+    # the model source in its config rebuilds it.
+    adapter = json.loads((checkpoint / models.ADAPTER_CONFIG).read_text())
+    adapter["base_model_name_or_path"] = str(tmp_path / "gone")
+    (checkpoint / models.ADAPTER_CONFIG).write_text(json.dumps(adapter))
+    loaded, loaded_tokenizer = models.load_checkpoint(checkpoint)
+    assert loaded.config.num_hidden_layers == 1 and loaded.config.id2label == dict(enumerate(LABELS))
+    assert loaded_tokenizer.pad_token_id == tokenizer.pad_token_id
+    loaded.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(**batch).logits, expected)
 
 
 def test_lora_on_modules_the_model_lacks_is_one_clear_line(folder):
