@@ -1,0 +1,130 @@
+"""The checkpoints being inspected, each loaded once with the config it is read with, and the
+choice of attention to show (method, layer, head)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from afa_cli import runs
+from afa_cli.errors import UserError
+from afa_cli.evaluate import checkpoint_config
+from afa_cli.inspect.rollout import RolloutClassifier
+from afa_cli.models import AttendingClassifier, load_checkpoint, num_layers, query_position_kind
+
+METHODS = ("cls", "rollout")
+
+
+@dataclass(frozen=True)
+class AttentionSpec:
+    """Which attention to show: `cls` reads one layer's query row (what AFA trains), `rollout`
+    the rollout through the layers up to that one."""
+
+    method: str = "cls"
+    layer: int | None = None   # None: the layer the run trains AFA on (afa.layer)
+    head: int | None = None    # None: mean of the heads
+
+    def check(self) -> None:
+        if self.method not in METHODS:
+            raise UserError(f"--method {self.method}: choose one of {', '.join(METHODS)}.")
+        if self.method == "rollout" and self.head is not None:
+            raise UserError("--head picks a head of one layer; it does not combine with "
+                            "--method rollout (which averages the heads of every layer).")
+
+
+@dataclass
+class ModelInfo:
+    """What reports say about an inspected model."""
+
+    name: str
+    checkpoint: str
+    afa_enabled: bool | None   # None for a checkpoint folder outside a run
+    attention: str             # e.g. "layer 5 of 6, mean of 12 heads, first-token row"
+    method: str
+    layer: int
+    head: int | None
+
+
+@dataclass
+class InspectedModel:
+    checkpoint: Path
+    run_dir: Path | None
+    cfg: DictConfig
+    model: object
+    tokenizer: object
+    name: str = ""
+
+    @property
+    def label_names(self) -> list[str]:
+        return [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
+
+    @property
+    def pad_id(self) -> int:
+        return self.tokenizer.pad_token_id
+
+    def layer_index(self, spec: AttentionSpec) -> int:
+        """The non-negative index of the layer spec asks for; UserError when out of range."""
+        layer = self.cfg.afa.layer if spec.layer is None else spec.layer
+        total = num_layers(self.model)
+        if not -total <= layer < total:
+            raise UserError(f"--layer {layer} is out of range: {self.name} has {total} layers "
+                            f"(0 to {total - 1}, or -1 for the last).")
+        return layer % total
+
+    def net(self, spec: AttentionSpec, layer: int | None = None):
+        """The classifier whose token attention `predict` turns into word attention."""
+        layer = self.layer_index(spec) if layer is None else layer
+        heads = self.model.config.num_attention_heads
+        if spec.head is not None and not 0 <= spec.head < heads:
+            raise UserError(f"--head {spec.head} is out of range: {self.name} has {heads} heads "
+                            f"(0 to {heads - 1}).")
+        if spec.method == "rollout":
+            return RolloutClassifier(self.model, layer)
+        return AttendingClassifier(self.model, layer=layer, head=spec.head)
+
+    def info(self, spec: AttentionSpec) -> ModelInfo:
+        layer, total = self.layer_index(spec), num_layers(self.model)
+        heads = self.model.config.num_attention_heads
+        if spec.method == "rollout":
+            what = f"attention rollout through layer {layer} (0-based, of {total})"
+        else:
+            head = f"head {spec.head}" if spec.head is not None else f"mean of {heads} heads"
+            what = f"layer {layer} (0-based, of {total}), {head}"
+        row = "last-token" if query_position_kind(self.model) == "last" else "first-token"
+        return ModelInfo(self.name, str(self.checkpoint),
+                         bool(self.cfg.afa.enabled) if self.run_dir is not None else None,
+                         f"{what}, {row} row", spec.method, layer, spec.head)
+
+
+def load_inspected(paths: list[Path], dataset: str | None = None) -> list[InspectedModel]:
+    """Load each run or checkpoint folder; with a dataset name, configure it for that dataset."""
+    models = []
+    for path in paths:
+        checkpoint, run_dir = runs.resolve_checkpoint(path)
+        cfg = checkpoint_config(run_dir, [])
+        if dataset is not None and cfg.dataset.name != dataset:
+            cfg = checkpoint_config(run_dir, [f"dataset={dataset}"])
+        model, tokenizer = load_checkpoint(checkpoint)
+        models.append(InspectedModel(checkpoint, run_dir, cfg, model, tokenizer))
+    if any(m.label_names != models[0].label_names for m in models):
+        raise UserError("The checkpoints predict different labels ("
+                        + " vs ".join(", ".join(m.label_names) for m in models)
+                        + "); compare models of the same task.")
+    for model, name in zip(models, _names(models)):
+        model.name = name
+    return models
+
+
+def _names(models: list[InspectedModel]) -> list[str]:
+    """Short names for tables: the run's name, else baseline / AFA, else the folder name."""
+    names = []
+    for m in models:
+        if m.run_dir is None:
+            names.append(m.checkpoint.name)
+        else:
+            names.append(m.cfg.get("name") or ("AFA" if m.cfg.afa.enabled else "baseline"))
+    if len(set(names)) < len(names):
+        names = [f"{name} ({i + 1})" for i, name in enumerate(names)]
+    return names
