@@ -16,7 +16,8 @@ needs_data = pytest.mark.skipif(not HAS_DATA, reason="AFA_DATA_DIR with sst2/ no
 
 # A truncated real MiniLM on a few hundred real SST-2 rows: seconds per run on 2 cores.
 TINY = ["model.num_layers=1", "train.max_train_samples=300", "train.max_eval_samples=100",
-        "train.batch_size=16", "train.eval_every=10", "train.log_every=5", "afa.warmup_steps=2"]
+        "train.batch_size=16", "train.eval_every=10", "train.log_every=5", "afa.warmup_steps=2",
+        "train.num_threads=1"]
 
 
 def run_afa(*args: str, cwd: Path | None = None, check: bool = True,

@@ -100,7 +100,7 @@ def test_afa_with_zero_weights_trains_exactly_like_off(tiny_runs, tmp_path):
 def test_ctrl_c_saves_last_and_resume_equals_uninterrupted(tmp_path):
     overrides = ["model.num_layers=1", "train.max_train_samples=1200", "train.max_eval_samples=100",
                  "train.batch_size=16", "train.eval_every=25", "train.log_every=1",
-                 "afa.warmup_steps=5", "seed=2"]
+                 "afa.warmup_steps=5", "seed=2", "train.num_threads=1"]
     straight = tmp_path / "straight"
     run_afa("train", *overrides, f"run_dir={straight}")
 
