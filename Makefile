@@ -28,6 +28,7 @@ train: install
 	$(BIN)/afa train dataset=sst2 $(ARGS)
 
 bench: install
+	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m benchmarks.run
 
 clean:
