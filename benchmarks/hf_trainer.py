@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import torch
 from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+from transformers.utils import logging as hf_logging
 
 from afa_cli.config import compose_config
 from afa_cli.data import load_split, subsample
@@ -28,6 +29,7 @@ class Rows(torch.utils.data.Dataset):
 
 
 def main(overrides: list[str], out_dir: str) -> None:
+    hf_logging.set_verbosity_error()
     cfg = compose_config(overrides)
     tc = cfg.train
     torch.manual_seed(cfg.seed)
@@ -42,7 +44,7 @@ def main(overrides: list[str], out_dir: str) -> None:
         per_device_eval_batch_size=tc.batch_size * 2, num_train_epochs=tc.epochs,
         learning_rate=tc.lr, weight_decay=tc.weight_decay, warmup_steps=int(tc.warmup_ratio * (
             len(train.texts) // tc.batch_size)), max_grad_norm=tc.max_grad_norm,
-        group_by_length=True, save_strategy="no", eval_strategy="no", report_to=[],
+        train_sampling_strategy="group_by_length", save_strategy="no", eval_strategy="no", report_to=[],
         logging_strategy="no", seed=cfg.seed, use_cpu=True, disable_tqdm=True,
         dataloader_num_workers=0, bf16=tc.precision == "bf16")
     trainer = Trainer(model=model, args=args, train_dataset=encode(train),

@@ -135,7 +135,7 @@ def markdown(results: dict) -> str:
         f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, torch {m['torch']} "
         f"(load average {m['load_average_at_start']:.2f} at start).",
         f"Setup: `{' '.join(results['setup'])}`; the Trainer runs the same rows with "
-        "`DataCollatorWithPadding` and `group_by_length=True`.", "",
+        "`DataCollatorWithPadding` and length-grouped sampling.", "",
         "| variant | train ex/s | s/step | eval ex/s | val acc | train RSS MiB | eval RSS MiB |",
         "|---|---|---|---|---|---|---|",
     ]
