@@ -89,6 +89,8 @@ def dataset_figure(report: DatasetReport) -> Figure:
         colours = [np.array(palette.GAIN if v >= 0 else palette.LOSS) / 255 for v in values]
         title = (f"largest changes in total attention "
                  f"({report.models[1].name} − {report.models[0].name})")
+        words.set_xlabel(f"blue: more attention in {report.models[1].name}, red: less",
+                         fontsize=9)
     else:
         shown = report.top_words[0][::-1]
         values = [w.totals[0] for w in shown]

@@ -29,7 +29,7 @@ section{background:#fff;border:1px solid #e1e4ea;border-radius:10px;padding:16px
 .probs span{margin-right:12px}
 .heat{display:grid;grid-template-columns:max-content 1fr;gap:6px 14px;align-items:baseline}
 .words{line-height:2.1}
-.w{padding:3px 5px;border-radius:4px;margin:0 1px;white-space:nowrap}
+.w{padding:3px 5px;border-radius:4px;white-space:nowrap}
 table.grid{border-collapse:collapse;margin:8px 0 0;font-size:14px}
 table.grid th,table.grid td{padding:3px 10px;border-bottom:1px solid #eef0f4;text-align:right}
 table.grid th:first-child,table.grid td:first-child{text-align:left}
@@ -118,13 +118,13 @@ def _sentence(sentence: Sentence, models: list[ModelInfo], top_k: int, heading: 
     scale = max(float(w.max()) for _, w in rows)
     heat = []
     for name, weights in rows:
-        words = "".join(_word(word, palette.heat(float(w), scale), f"{w:.4f}")
+        words = " ".join(_word(word, palette.heat(float(w), scale), f"{w:.4f}")
                         for word, w in zip(sentence.words, weights))
         heat.append(f'<span class="name">{escape(name)}</span><span class="words">{words}</span>')
     difference = sentence.difference
     if difference is not None:
         spread = float(abs(difference).max())
-        words = "".join(_word(word, palette.change(float(d), spread), f"{d:+.4f}")
+        words = " ".join(_word(word, palette.change(float(d), spread), f"{d:+.4f}")
                         for word, d in zip(sentence.words, difference))
         heat.append(f'<span class="name">Δ {escape(models[1].name)} − {escape(models[0].name)}'
                     f'</span><span class="words">{words}</span>')
