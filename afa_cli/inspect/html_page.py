@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from html import escape
 
 from afa_cli.inspect import palette
 from afa_cli.inspect.inspected import ModelInfo
 from afa_cli.inspect.report import (SCORES, UNIFORM, DatasetReport, Sentence, SentenceReport,
-                                    WordTotal)
+                                    WordTotal, score_text)
 
 CSS = """
 body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;
@@ -46,13 +45,6 @@ table.grid th{font-weight:600;color:#39414f}
 """
 
 
-def _rgb(colour: tuple[int, int, int]) -> str:
-    return "rgb({},{},{})".format(*colour)
-
-
-def _num(value: float | None, digits: int = 4) -> str:
-    return "n/a" if value is None or math.isnan(value) else f"{value:.{digits}f}"
-
 
 def html_page(report: SentenceReport | DatasetReport) -> str:
     if isinstance(report, DatasetReport):
@@ -85,20 +77,21 @@ def _models(models: list[ModelInfo]) -> str:
 
 
 def _legend(num_models: int) -> str:
+    white, hot = palette.css(palette.WHITE), palette.css(palette.HEAT)
     heat = (f'<span>attention: low<span class="swatch" style="background:linear-gradient(90deg,'
-            f'{_rgb(palette.WHITE)},{_rgb(palette.HEAT)})"></span>high (scaled to each '
-            f"sentence's largest weight; hover a word for its value)</span>")
+            f'{white},{hot})"></span>high (scaled to each sentence\'s largest weight; hover a word '
+            "for its value)</span>")
     if num_models < 2:
         return f'<div class="legend">{heat}</div>'
+    loss, gain = palette.css(palette.LOSS), palette.css(palette.GAIN)
     change = (f'<span>change: <span class="swatch" style="background:linear-gradient(90deg,'
-              f'{_rgb(palette.LOSS)},{_rgb(palette.WHITE)},{_rgb(palette.GAIN)})"></span>'
-              "less … more attention in the second model</span>")
+              f'{loss},{white},{gain})"></span>less … more attention in the second model</span>')
     return f'<div class="legend">{heat}{change}</div>'
 
 
 def _word(word: str, background: tuple[int, int, int], value: str) -> str:
-    return (f'<span class="w" style="background:{_rgb(background)};color:'
-            f'{_rgb(palette.ink(background))}" title="{escape(value)}">{escape(word)}</span>')
+    return (f'<span class="w" style="background:{palette.css(background)};color:'
+            f'{palette.css(palette.ink(background))}" title="{escape(value)}">{escape(word)}</span>')
 
 
 def _sentence(sentence: Sentence, models: list[ModelInfo], top_k: int, heading: str,
@@ -148,7 +141,7 @@ def _weights_table(sentence: Sentence, models: list[ModelInfo]) -> str:
         cells = "".join(f'<td class="num">{r.weights[j]:.4f}</td>' for r in sentence.readings)
         if difference is not None:
             colour = palette.GAIN if difference[j] >= 0 else palette.LOSS
-            cells += f'<td class="num" style="color:{_rgb(colour)}">{difference[j]:+.4f}</td>'
+            cells += f'<td class="num" style="color:{palette.css(colour)}">{difference[j]:+.4f}</td>'
         rows.append(f"<tr><td>{escape(word)}</td>{cells}</tr>")
     return f'<table class="grid"><tr><th>word</th>{head}</tr>{"".join(rows)}</table>'
 
@@ -172,11 +165,11 @@ def _scores(report: DatasetReport) -> str:
     rows = []
     for key in SCORES:
         values = [m[key] for m in report.metrics]
-        cells = "".join(f'<td class="num">{_num(v)}</td>' for v in values)
+        cells = "".join(f'<td class="num">{score_text(v)}</td>' for v in values)
         if two:
             cells += f'<td class="num">{values[1] - values[0]:+.4f}</td>'
         uniform = report.metrics[0].get(UNIFORM.get(key, ""))
-        cells += f'<td class="num muted">{_num(uniform) if uniform is not None else ""}</td>'
+        cells += f'<td class="num muted">{score_text(uniform) if uniform is not None else ""}</td>'
         rows.append(f"<tr><td>{escape(key)}</td>{cells}</tr>")
     note = ("lexicon_mass / frequent_mass: share of attention on sentiment-lexicon / the 100 most "
             "frequent training words; lexicon_precision@5: share of the 5 most attended words "
@@ -193,7 +186,7 @@ def _tags(word: WordTotal) -> str:
 
 def _bar(value: float, scale: float, colour: tuple[int, int, int]) -> str:
     width = 0 if scale <= 0 else round(120 * abs(value) / scale)
-    return f'<span class="bar" style="width:{width}px;background:{_rgb(colour)}"></span>'
+    return f'<span class="bar" style="width:{width}px;background:{palette.css(colour)}"></span>'
 
 
 def _top_words(report: DatasetReport) -> str:

@@ -8,6 +8,11 @@ GAIN = (33, 102, 172)     # the second model attends more
 LOSS = (178, 24, 43)      # the second model attends less
 
 
+def css(colour: tuple[int, int, int]) -> str:
+    """The colour as CSS and rich understand it."""
+    return "rgb({},{},{})".format(*colour)
+
+
 def blend(colour: tuple[int, int, int], fraction: float) -> tuple[int, int, int]:
     """White at 0, `colour` at 1."""
     fraction = min(max(fraction, 0.0), 1.0)

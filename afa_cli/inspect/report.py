@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,6 +15,11 @@ SCORES = ("accuracy", "macro_f1", "lexicon_mass", "frequent_mass", "lexicon_prec
           "attn_entropy")
 UNIFORM = {"lexicon_mass": "lexicon_mass_uniform", "frequent_mass": "frequent_mass_uniform",
            "lexicon_precision@5": "lexicon_mass_uniform"}
+
+
+def score_text(value: float | None) -> str:
+    """A score for tables: undefined scores (no sentence of two words) read n/a."""
+    return "n/a" if value is None or math.isnan(value) else f"{value:.4f}"
 
 
 @dataclass

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 from rich.console import Group
 from rich.rule import Rule
 from rich.style import Style
@@ -12,15 +10,9 @@ from rich.text import Text
 
 from afa_cli.inspect import palette
 from afa_cli.inspect.inspected import ModelInfo
-from afa_cli.inspect.report import SCORES, UNIFORM, DatasetReport, Sentence, SentenceReport
+from afa_cli.inspect.report import (SCORES, UNIFORM, DatasetReport, Sentence, SentenceReport,
+                                    score_text)
 
-
-def _rgb(colour: tuple[int, int, int]) -> str:
-    return "rgb({},{},{})".format(*colour)
-
-
-def _number(value: float) -> str:
-    return "n/a" if value is None or math.isnan(value) else f"{value:.4f}"
 
 
 def terminal_report(report: SentenceReport | DatasetReport) -> Group:
@@ -65,8 +57,8 @@ def _heat_lines(sentence: Sentence, models: list[ModelInfo], width: int) -> list
         line = Text(f"{name:<{width}}")
         for word, weight in zip(sentence.words, weights):
             background = palette.heat(float(weight), scale)
-            line.append(f" {word} ", Style(color=_rgb(palette.ink(background)),
-                                           bgcolor=_rgb(background)))
+            line.append(f" {word} ", Style(color=palette.css(palette.ink(background)),
+                                           bgcolor=palette.css(background)))
         lines.append(line)
     return lines
 
@@ -85,7 +77,8 @@ def _weights_table(sentence: Sentence, models: list[ModelInfo]) -> Table:
         if difference is not None:
             colour = palette.GAIN if difference[j] >= 0 else palette.LOSS
             strong = scale > 0 and abs(difference[j]) >= 0.5 * scale
-            cells.append(Text(f"{difference[j]:+.4f}", style=Style(color=_rgb(colour), bold=strong)))
+            style = Style(color=palette.css(colour), bold=strong)
+            cells.append(Text(f"{difference[j]:+.4f}", style=style))
         table.add_row(Text(word), *cells)
     return table
 
@@ -114,11 +107,11 @@ def _scores_table(report: DatasetReport) -> Table:
     table.add_column("uniform attention", justify="right")
     for key in SCORES:
         values = [m[key] for m in report.metrics]
-        cells = [_number(v) for v in values]
+        cells = [score_text(v) for v in values]
         if len(values) == 2:
             cells.append(f"{values[1] - values[0]:+.4f}")
         uniform = report.metrics[0].get(UNIFORM.get(key, ""))
-        cells.append(_number(uniform) if uniform is not None else "")
+        cells.append(score_text(uniform) if uniform is not None else "")
         table.add_row(key, *cells)
     return table
 
@@ -149,6 +142,7 @@ def _changes_table(report: DatasetReport) -> Table:
         table.add_column(column, justify=justify)
     for word in report.largest_changes:
         colour = palette.GAIN if word.change >= 0 else palette.LOSS
-        table.add_row(Text(word.word), str(word.count), f"{word.totals[0]:.2f}", f"{word.totals[1]:.2f}",
-                      Text(f"{word.change:+.2f}", style=Style(color=_rgb(colour))), _tags(word))
+        change = Text(f"{word.change:+.2f}", style=Style(color=palette.css(colour)))
+        table.add_row(Text(word.word), str(word.count), f"{word.totals[0]:.2f}",
+                      f"{word.totals[1]:.2f}", change, _tags(word))
     return table
