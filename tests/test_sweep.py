@@ -2,6 +2,10 @@ import csv
 import json
 import math
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import yaml
@@ -15,10 +19,12 @@ from afa_cli.sweep.grid import check_jobs, parse, plan_sweep
 from afa_cli.sweep.launch import available_cores, read_state, write_state
 from afa_cli.sweep.plot import draw_metric
 from afa_cli.sweep.summary import STD_NOTE, summarize
-from conftest import DATA_DIR, TINY, needs_data, run_afa
+from conftest import DATA_DIR, ROOT, TINY, needs_data, run_afa
 
 # TINY on ~200 rows: a real truncated MiniLM trained for a few steps.
 SMALL = [*TINY, "train.max_train_samples=200", "train.max_eval_samples=50"]
+# The same, leaving the sweep to split the cores between its jobs.
+SMALL_SPLIT = [o for o in SMALL if not o.startswith("train.num_threads=")]
 
 
 # ---- grid expansion ---------------------------------------------------------------------------
@@ -222,7 +228,7 @@ def _config_dir_with_preset(tmp_path, grid_line: str):
 
 @needs_data
 def test_two_job_sweep_end_to_end(tmp_path):
-    config_dir = _config_dir_with_preset(tmp_path, " ".join(["seed=1,2", *SMALL]))
+    config_dir = _config_dir_with_preset(tmp_path, " ".join(["seed=1,2", *SMALL_SPLIT]))
     result = run_afa("sweep", "+sweep=tiny", "--config-dir", str(config_dir), "--jobs", "2",
                      f"output_dir={tmp_path / 'out'}")
     sweep_dir, = (tmp_path / "out" / "sweeps").iterdir()
@@ -255,6 +261,8 @@ def test_failing_job_does_not_stop_the_sweep_and_resume_reruns_it(tmp_path):
     assert first.returncode == 1 and f"1 of 2 jobs not done: {failed['name']}" in first.stderr
     assert failed["status"] == "failed" and "does not exist" in failed["error"]
     assert done["status"] == "done"
+    # a train.num_threads given to the sweep wins over its share of the cores
+    assert OmegaConf.load(sweep_dir / done["name"] / "config.yaml").train.num_threads == 1
     done_summary = (sweep_dir / done["name"] / "summary.json").read_text()
 
     shutil.copytree(f"{DATA_DIR}/sst2", late_data)
@@ -266,3 +274,30 @@ def test_failing_job_does_not_stop_the_sweep_and_resume_reruns_it(tmp_path):
     aside = sweep_dir / "previous_attempts" / f"{failed['name']}-attempt1"
     assert "does not exist" in (aside / "job.log").read_text()
     assert "does not exist" not in (sweep_dir / rerun["name"] / "job.log").read_text()
+
+
+@needs_data
+def test_stopped_sweep_stops_its_jobs_and_resumes(tmp_path):
+    output_dir = tmp_path / "out"
+    sweep = subprocess.Popen([sys.executable, "-m", "afa_cli", "sweep", "seed=1,2", *TINY,
+                              "train.max_train_samples=600", f"output_dir={output_dir}"],
+                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # stop it once the first job is training (its first metrics are written)
+    deadline = time.monotonic() + 300
+    while not list(output_dir.glob("sweeps/*/000_seed=1/metrics.jsonl")):
+        assert sweep.poll() is None and time.monotonic() < deadline, sweep.communicate()
+        time.sleep(0.1)
+    sweep.send_signal(signal.SIGTERM)
+    _, stderr = sweep.communicate(timeout=300)
+    assert sweep.returncode == 130 and "afa sweep --resume" in stderr
+    sweep_dir, = (output_dir / "sweeps").iterdir()
+    state = read_state(sweep_dir)
+    stopped, waiting = state["jobs"]
+    assert state["pid"] is None and waiting["status"] == "pending"
+    assert stopped["status"] == "failed" and stopped["error"].startswith("interrupted")
+    # the job got the stop too: it saved its last checkpoint instead of running on
+    assert (sweep_dir / stopped["name"] / "checkpoints" / "last").is_dir()
+
+    run_afa("sweep", "--resume", str(sweep_dir))
+    assert [job["status"] for job in read_state(sweep_dir)["jobs"]] == ["done", "done"]
+    assert (sweep_dir / "previous_attempts" / f"{stopped['name']}-attempt1" / "job.log").is_file()

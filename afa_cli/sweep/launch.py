@@ -27,6 +27,7 @@ STATE_FILE = "sweep.yaml"
 JOB_LOG = "job.log"
 PREVIOUS_ATTEMPTS = "previous_attempts"
 DONE, FAILED, PENDING, RUNNING = "done", "failed", "pending", "running"
+INTERRUPTED_EXIT = 130  # afa train's exit code after Ctrl-C
 
 
 class SweepInterrupted(Exception):
@@ -151,6 +152,7 @@ def run_unfinished(sweep_dir: Path, state: dict, parallel: int, console: Console
             console.print(f"[{finished}/{len(todo)}] {job['name']} {outcome}", highlight=False)
 
     update(pid=os.getpid())
+    previous_handler = signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
     try:
         with ThreadPoolExecutor(max_workers=parallel) as pool:
             futures = [pool.submit(run_one, job) for job in todo]
@@ -165,7 +167,13 @@ def run_unfinished(sweep_dir: Path, state: dict, parallel: int, console: Console
                 raise SweepInterrupted(f"Interrupted; finish the sweep with: "
                                        f"afa sweep --resume {sweep_dir}") from None
     finally:
+        signal.signal(signal.SIGTERM, previous_handler)
         update(pid=None)
+
+
+def _stop_like_ctrl_c(signum, frame):
+    """`kill` stops a sweep as Ctrl-C does: the jobs are told to stop, none is left orphaned."""
+    raise KeyboardInterrupt
 
 
 def run_job(sweep_dir: Path, job: dict, threads: int, config_dir: str | None,
@@ -195,7 +203,12 @@ def run_job(sweep_dir: Path, job: dict, threads: int, config_dir: str | None,
     job_dir.mkdir(exist_ok=True)
     os.replace(log_path, job_dir / JOB_LOG)
     done = exit_code == 0 and (job_dir / "summary.json").is_file()
-    error = None if done else _last_line(job_dir / JOB_LOG) or f"exit code {exit_code}"
+    if done:
+        error = None
+    elif exit_code == INTERRUPTED_EXIT:  # its own advice (afa train --resume) does not apply here
+        error = "interrupted; afa sweep --resume runs it again"
+    else:
+        error = _last_line(job_dir / JOB_LOG) or f"exit code {exit_code}"
     return {"status": DONE if done else FAILED, "exit_code": exit_code, "error": error,
             "wall_seconds": wall_seconds}
 

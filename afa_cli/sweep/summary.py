@@ -17,14 +17,13 @@ from afa_cli.sweep.plot import draw_metric
 
 SEED = "seed"
 ATTENTION_METRICS = ("lexicon_mass", "frequent_mass", "lexicon_precision@5", "attn_entropy")
-# Numbers of a job that can be averaged over seeds, in table order.
-METRICS = ("best_accuracy", "best_macro_f1", "final_accuracy", "final_macro_f1",
-           *ATTENTION_METRICS, "wall_seconds")
+# The numbers of a job that are averaged over seeds, by table.
 TABLES = {
     "validation scores": ("best_accuracy", "best_macro_f1", "final_accuracy", "final_macro_f1",
                           "wall_seconds"),
     "attention quality at the best checkpoint": ATTENTION_METRICS,
 }
+METRICS = tuple(metric for metrics in TABLES.values() for metric in metrics)
 STD_NOTE = "mean ± sample std (ddof=1) over seeds; n = finished jobs"
 
 
