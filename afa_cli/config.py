@@ -13,7 +13,6 @@ from omegaconf import DictConfig, OmegaConf
 from afa_cli.errors import UserError
 
 CONF_DIR = Path(os.environ.get("AFA_CONF_DIR", Path(__file__).resolve().parent.parent / "conf"))
-GROUPS = ("dataset", "model", "afa", "train", "sweep")
 
 
 def group_options(group: str, extra_dirs: tuple[Path, ...] = ()) -> list[str]:
