@@ -96,8 +96,9 @@ def train(cfg: DictConfig, overrides: list[str], console: Console,
     # ---- optimizer and schedule -----------------------------------------------------------
     steps_per_epoch = math.ceil(len(train_data) / tc.batch_size)
     total_steps = steps_per_epoch * tc.epochs
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    trainable = [p for p in model.parameters() if p.requires_grad]  # LoRA freezes the backbone
+    no_decay = [p for p in trainable if p.ndim < 2]                  # biases and norms
+    decay = [p for p in trainable if p.ndim >= 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": tc.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=tc.lr)
     scheduler = get_linear_schedule_with_warmup(
@@ -208,8 +209,7 @@ def train(cfg: DictConfig, overrides: list[str], console: Console,
                     display.step(progress.step)
 
                     if progress.step % tc.log_every == 0:
-                        means = {k: float(np.nanmean(v)) if not all(map(math.isnan, v)) else float("nan")
-                                 for k, v in window.items()}
+                        means = {k: window_mean(v) for k, v in window.items()}
                         means["examples_per_s"] = window_examples / (time.perf_counter() - window_start)
                         metrics_log.write(progress.step, progress.epoch, "train", means)
                         log.info("step %d train %s", progress.step, means)
@@ -250,6 +250,12 @@ def train(cfg: DictConfig, overrides: list[str], console: Console,
     log.info("finished: best validation accuracy %.4f at step %d", progress.best_accuracy,
              progress.best_step)
     return run_dir
+
+
+def window_mean(values: list[float]) -> float:
+    """Mean over a logging window, ignoring undefined steps (NaN when none is defined)."""
+    defined = [v for v in values if not math.isnan(v)]
+    return sum(defined) / len(defined) if defined else float("nan")
 
 
 def write_summary(run_dir: Path, cfg: DictConfig, progress: Progress) -> dict:
