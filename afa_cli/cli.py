@@ -60,16 +60,21 @@ def train(
             console.print(OmegaConf.to_yaml(composed), highlight=False, end="")
             return
         _quiet_libraries()
+        from afa_cli.distributed import launched_as_main
         from afa_cli.train import Interrupted, train as run_training
 
+        # Under torchrun, rank 0 speaks for all processes.
+        speaks = launched_as_main()
         try:
             run_dir = run_training(composed, overrides, console, resume_dir=resume)
         except Interrupted as stop:
-            err_console.print(str(stop), highlight=False, soft_wrap=True)
+            if speaks:
+                err_console.print(str(stop), highlight=False, soft_wrap=True)
             raise typer.Exit(130) from None
     except UserError as err:
         _fail(str(err))
-    console.print(f"[green]done[/green]: {run_dir}")
+    if speaks:
+        console.print(f"[green]done[/green]: {run_dir}")
 
 
 @app.command("eval", context_settings=EXTRA_ARGS)

@@ -97,6 +97,7 @@ def validate(cfg: DictConfig) -> None:
         (cfg.train.log_every >= 1, "train.log_every must be >= 1"),
         (cfg.train.num_threads >= 1, "train.num_threads must be >= 1"),
         (cfg.train.precision in ("fp32", "bf16"), "train.precision must be fp32 or bf16"),
+        (cfg.train.device in ("auto", "cpu", "cuda"), "train.device must be auto, cpu or cuda"),
         (cfg.model.kind in ("encoder", "decoder"), "model.kind must be encoder or decoder"),
         (cfg.model.max_length >= 8, "model.max_length must be >= 8"),
         (cfg.model.num_layers is None or cfg.model.num_layers >= 1,

@@ -17,6 +17,7 @@ from afa_cli.afa.attention import normalized_entropy, word_attention
 from afa_cli.config import compose_config, load_run_config
 from afa_cli.data import (Encoded, collate, encode, eval_batches, load_split, read_labelled_file,
                           subsample)
+from afa_cli.distributed import ONE_PROCESS, Context
 from afa_cli.errors import UserError
 from afa_cli.lexicon import frequent_words, normalize_word, sentiment_lexicon
 from afa_cli.models import AttendingClassifier, load_checkpoint
@@ -35,18 +36,29 @@ class Predictions:
         return self.probs.argmax(axis=1)
 
 
-def predict(net: AttendingClassifier, data: Encoded, batch_size: int, pad_id: int) -> Predictions:
-    """Class probabilities and word-level attention for every example, in the data's order."""
+def predict(net: AttendingClassifier, data: Encoded, batch_size: int, pad_id: int,
+            ctx: Context = ONE_PROCESS) -> Predictions:
+    """Class probabilities and word-level attention for every example, in the data's order.
+    Under data parallelism each process scores every world_size-th example and all of them
+    receive every prediction."""
     probs = np.zeros((len(data), net.model.config.num_labels), dtype=np.float32)
     attention: list[np.ndarray | None] = [None] * len(data)
+    mine = ctx.shard(list(range(len(data))))
+    lengths = data.lengths()
+    scored: list[tuple[list[int], np.ndarray, list[np.ndarray]]] = []
     with torch.inference_mode():
-        for indices in eval_batches(data.lengths(), batch_size):
+        for batch_rows in eval_batches([lengths[i] for i in mine], batch_size):
+            indices = [mine[r] for r in batch_rows]
             batch = collate(data, indices, pad_id)
             logits, _, token_attention = net(batch["input_ids"], batch["attention_mask"], False)
-            words = word_attention(token_attention, batch["word_ids"])          # [B, W]
-            probs[indices] = torch.softmax(logits, dim=-1).numpy()
-            for row, i in enumerate(indices):
-                attention[i] = words[row, : batch["num_words"][row]].numpy()
+            words = word_attention(token_attention.cpu(), batch["word_ids"])    # [B, W]
+            scored.append((indices, torch.softmax(logits, dim=-1).cpu().numpy(),
+                           [words[row, : batch["num_words"][row]].numpy() for row in range(len(indices))]))
+    for part in ctx.gather_objects(scored):
+        for indices, batch_probs, batch_attention in part:
+            probs[indices] = batch_probs
+            for i, weights in zip(indices, batch_attention):
+                attention[i] = weights
     return Predictions(probs, attention)
 
 
@@ -100,9 +112,10 @@ def attention_metrics(texts: list[str], attention: list[np.ndarray], frequent: l
 
 
 def evaluate(net: AttendingClassifier, data: Encoded, texts: list[str], label_names: list[str],
-             frequent: list[str], batch_size: int, pad_id: int) -> tuple[dict, Predictions]:
+             frequent: list[str], batch_size: int, pad_id: int,
+             ctx: Context = ONE_PROCESS) -> tuple[dict, Predictions]:
     """All metrics of one split: classification scores and attention quality."""
-    preds = predict(net, data, batch_size, pad_id)
+    preds = predict(net, data, batch_size, pad_id, ctx)
     metrics = classification_metrics(data.labels, preds.labels, label_names)
     metrics.update(attention_metrics(texts, preds.attention, frequent))
     return metrics, preds

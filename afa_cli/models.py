@@ -369,17 +369,21 @@ class AttendingClassifier:
         self.head = head
         self.query_kind = query_position_kind(model)
         self.bf16 = precision == "bf16"
+        self.device = next(model.parameters()).device
+        # What the forward passes go through: the model, or its DistributedDataParallel wrapper.
+        self.runner = model
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, train_mode: bool):
         """logits [N, C], pooled [N, D], token_attention [N, T]."""
         self.model.train(train_mode)
+        input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
         if self.query_kind == QUERY_LAST:
             # A decoder's head pools the rightmost token that is not the pad token: padding the
             # positions outside the attention mask makes that the query position, also when
             # afa.mask_with=drop hid the last word.
             input_ids = input_ids.masked_fill(attention_mask == 0, self.model.config.pad_token_id)
-        with self.recorder, torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            out = self.model(input_ids=input_ids, attention_mask=attention_mask,
+        with self.recorder, torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            out = self.runner(input_ids=input_ids, attention_mask=attention_mask,
                              output_hidden_states=True)
         rows = self.recorder.query_rows(attention_mask, self.query_kind)       # [N, H, T]
         token_attention = rows.mean(dim=1) if self.head is None else rows[:, self.head]

@@ -73,6 +73,15 @@ def open_log(run_dir: Path) -> logging.Logger:
     return logger
 
 
+def silent_log() -> logging.Logger:
+    """The logger of a process that writes no log (every data-parallel rank but 0)."""
+    logger = logging.getLogger("afa.run.silent")
+    logger.propagate = False
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+    return logger
+
+
 class MetricsWriter:
     """metrics.jsonl: one JSON object per event {step, epoch, split, time, metrics}."""
 

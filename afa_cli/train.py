@@ -4,6 +4,7 @@ The method's math lives in afa_cli.afa; this file only calls it."""
 from __future__ import annotations
 
 import math
+import os
 import random
 import signal
 import time
@@ -17,7 +18,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 from transformers import get_linear_schedule_with_warmup
 
-from afa_cli import runs
+from afa_cli import distributed, runs
 from afa_cli.afa.method import AFA, AFAConfig, Forward
 from afa_cli.config import load_run_config
 from afa_cli.data import collate, encode, load_split, subsample, train_batches
@@ -58,19 +59,35 @@ def afa_config(cfg: DictConfig) -> AFAConfig:
 
 def train(cfg: DictConfig, overrides: list[str], console: Console,
           resume_dir: Path | None = None) -> Path:
-    """Train one run and return its folder."""
+    """Train one run and return its folder. Under torchrun every process calls this; rank 0
+    alone writes the run folder."""
     resume_state = None
     if resume_dir is not None:
         cfg = load_run_config(resume_dir)
         resume_state = runs.load_training_state(resume_dir)
     tc = cfg.train
+    ctx = distributed.setup(tc.device)
+    try:
+        return _train(cfg, overrides, console if ctx.is_main else Console(quiet=True),
+                      resume_dir, resume_state, ctx)
+    finally:
+        ctx.close()
+
+
+def _train(cfg: DictConfig, overrides: list[str], console: Console, resume_dir: Path | None,
+           resume_state: dict | None, ctx: distributed.Context) -> Path:
+    tc = cfg.train
+    device = ctx.device
 
     # ---- seeding: every source of randomness, in one place --------------------------------
-    random.seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    torch.set_num_threads(tc.num_threads)
+    # Each process draws its own dropout; DDP starts every process from rank 0's weights.
+    random.seed(cfg.seed + ctx.rank)
+    np.random.seed(cfg.seed + ctx.rank)
+    torch.manual_seed(cfg.seed + ctx.rank)
     # AFA's masker and discriminator seed their own generators from cfg.seed (afa/method.py).
+    # Processes sharing a CPU split its cores rather than oversubscribe them.
+    torch.set_num_threads(tc.num_threads if device.type == "cuda" else
+                          max(1, min(tc.num_threads, (os.cpu_count() or 1) // ctx.local_world_size)))
 
     # ---- data -----------------------------------------------------------------------------
     label_names = list(cfg.dataset.label_names)
@@ -84,23 +101,27 @@ def train(cfg: DictConfig, overrides: list[str], console: Console,
         model, tokenizer = load_checkpoint(runs.checkpoint_dir(resume_dir, runs.LAST))
     else:
         model, tokenizer = load_pretrained(cfg.model, label_names)
+    model.to(device)
     pad_id = tokenizer.pad_token_id
     train_data = encode(train_rows.texts, train_rows.labels, tokenizer, cfg.model.max_length)
     val_data = encode(val_rows.texts, val_rows.labels, tokenizer, cfg.model.max_length)
     frequent = frequent_words(train_rows.texts)
     net = AttendingClassifier(model, layer=cfg.afa.layer, precision=tc.precision)
+    net.runner = ctx.wrap(model)
 
     def forward(input_ids, attention_mask, train_mode) -> Forward:
         return Forward(*net(input_ids, attention_mask, train_mode))
 
     # ---- optimizer and schedule -----------------------------------------------------------
+    # train.batch_size is the global batch: each of the world_size processes takes a share.
     steps_per_epoch = math.ceil(len(train_data) / tc.batch_size)
     total_steps = steps_per_epoch * tc.epochs
     trainable = [p for p in model.parameters() if p.requires_grad]  # LoRA freezes the backbone
     no_decay = [p for p in trainable if p.ndim < 2]                  # biases and norms
     decay = [p for p in trainable if p.ndim >= 2]
+    # fused: one kernel per step for all parameters (13% more examples/s on this CPU, make bench)
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": tc.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=tc.lr)
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=tc.lr, fused=True)
     scheduler = get_linear_schedule_with_warmup(
         optimizer, int(tc.warmup_ratio * total_steps), total_steps)
 
@@ -112,51 +133,69 @@ def train(cfg: DictConfig, overrides: list[str], console: Console,
         if cfg.afa.mask_with != "drop" and replacement is None:
             raise UserError(f"The tokenizer has no {cfg.afa.mask_with} token; "
                                  "set afa.mask_with=unk or afa.mask_with=drop.")
-        afa = AFA(afa_config(cfg), model.config.hidden_size, replacement, cfg.seed)
+        afa = AFA(afa_config(cfg), model.config.hidden_size, replacement, cfg.seed, device,
+                  ctx.gather_rows)
 
     # ---- run folder -----------------------------------------------------------------------
     progress = Progress()
     if resume_state is None:
-        run_dir = runs.create_run_dir(cfg)
-        runs.write_config(run_dir, cfg, overrides)
-        runs.write_json(run_dir / runs.FREQUENT_WORDS, {"words": frequent})
+        def new_run_dir() -> Path:
+            folder = runs.create_run_dir(cfg)
+            runs.write_config(folder, cfg, overrides)
+            runs.write_json(folder / runs.FREQUENT_WORDS, {"words": frequent})
+            return folder
+        run_dir = ctx.on_main(new_run_dir)
     else:
         run_dir = Path(resume_dir)
+        rng_states = resume_state["rng"]
+        if len(rng_states) != ctx.world_size:
+            raise UserError(f"{run_dir} was trained by {len(rng_states)} process(es); resume it with "
+                            f"as many (torchrun --nproc_per_node {len(rng_states)}).")
         optimizer.load_state_dict(resume_state["optimizer"])
         scheduler.load_state_dict(resume_state["scheduler"])
         progress = Progress(**resume_state["progress"])
         if afa is not None:
             afa.load_state_dict(resume_state["afa"])
-        random.setstate(resume_state["rng"]["python"])
-        np.random.set_state(resume_state["rng"]["numpy"])
-        torch.set_rng_state(resume_state["rng"]["torch"])
-    log = runs.open_log(run_dir)
-    metrics_log = runs.MetricsWriter(run_dir)
-    log.info("%s run %s: %d train / %d validation rows from %s", "resumed" if resume_state else "new",
-             run_dir, len(train_data), len(val_data), train_rows.source)
+        random.setstate(rng_states[ctx.rank]["python"])
+        np.random.set_state(rng_states[ctx.rank]["numpy"])
+        torch.set_rng_state(rng_states[ctx.rank]["torch"])
+    log = runs.open_log(run_dir) if ctx.is_main else runs.silent_log()
+    metrics_log = runs.MetricsWriter(run_dir) if ctx.is_main else None
+    log.info("%s run %s: %d train / %d validation rows from %s, %d process(es) on %s",
+             "resumed" if resume_state else "new", run_dir, len(train_data), len(val_data),
+             train_rows.source, ctx.world_size, device)
     console.print(f"run folder: {run_dir}")
 
+    def save(which: str, state: dict | None = None) -> None:
+        if ctx.is_main:
+            runs.save_checkpoint(run_dir, which, model, tokenizer, state)
+
     def training_state() -> dict:
+        """Collective: every process's random state goes into rank 0's checkpoint."""
+        rng = {"python": random.getstate(), "numpy": np.random.get_state(),
+               "torch": torch.get_rng_state()}
         return {
             "progress": vars(progress).copy(),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "afa": afa.state_dict() if afa is not None else None,
-            "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
-                    "torch": torch.get_rng_state()},
+            "rng": ctx.gather_objects(rng),
         }
 
     def run_evaluation() -> dict:
+        # Every process scores a share and all of them get the same metrics, so they agree
+        # on the best step and on early stopping.
         metrics, _ = evaluate(net, val_data, val_rows.texts, label_names, frequent,
-                              tc.batch_size * 2, pad_id)
+                              tc.batch_size * 2, pad_id, ctx)
         improved = metrics["accuracy"] > progress.best_accuracy
         if improved:
             progress.best_accuracy, progress.best_step = metrics["accuracy"], progress.step
             progress.evals_without_improvement = 0
-            runs.save_checkpoint(run_dir, runs.BEST, model, tokenizer)
+            save(runs.BEST)
         else:
             progress.evals_without_improvement += 1
-        metrics_log.write(progress.step, progress.epoch, "validation", metrics)
+        if metrics_log is not None:
+            metrics_log.write(progress.step, progress.epoch, "validation", metrics)
         log.info("step %d validation %s", progress.step,
                  {k: v for k, v in metrics.items() if isinstance(v, float)})
         display.evaluation(progress.step, metrics, improved)
@@ -180,7 +219,9 @@ def train(cfg: DictConfig, overrides: list[str], console: Console,
                                         progress.epoch, tc.length_group_pool)
                 while progress.batch_in_epoch < len(batches):
                     step_start = time.perf_counter()
-                    batch = collate(train_data, batches[progress.batch_in_epoch], pad_id)
+                    global_batch = batches[progress.batch_in_epoch]
+                    batch = {k: v.to(device) for k, v in
+                             collate(train_data, ctx.shard(global_batch), pad_id).items()}
                     original = forward(batch["input_ids"], batch["attention_mask"], True)
                     loss_cls = F.cross_entropy(original.logits, batch["labels"])       # [] mean over B
                     loss, stats = loss_cls, {}
@@ -198,10 +239,9 @@ def train(cfg: DictConfig, overrides: list[str], console: Console,
 
                     progress.step += 1
                     progress.batch_in_epoch += 1
-                    batch_size = batch["labels"].shape[0]
                     progress.train_seconds += time.perf_counter() - step_start
-                    progress.train_examples += batch_size
-                    window_examples += batch_size
+                    progress.train_examples += len(global_batch)
+                    window_examples += len(global_batch)
                     stats.update(loss=loss.item(), loss_cls=loss_cls.item(),
                                  lr=scheduler.get_last_lr()[0])
                     for key, value in stats.items():
@@ -209,9 +249,10 @@ def train(cfg: DictConfig, overrides: list[str], console: Console,
                     display.step(progress.step)
 
                     if progress.step % tc.log_every == 0:
-                        means = {k: window_mean(v) for k, v in window.items()}
+                        means = ctx.mean({k: window_mean(v) for k, v in window.items()})
                         means["examples_per_s"] = window_examples / (time.perf_counter() - window_start)
-                        metrics_log.write(progress.step, progress.epoch, "train", means)
+                        if metrics_log is not None:
+                            metrics_log.write(progress.step, progress.epoch, "train", means)
                         log.info("step %d train %s", progress.step, means)
                         display.log(progress.step, means)
                         entropy = means.get("attn_entropy", float("nan"))
@@ -227,8 +268,8 @@ def train(cfg: DictConfig, overrides: list[str], console: Console,
                         run_evaluation()
                         out_of_patience = (tc.patience is not None
                                            and progress.evals_without_improvement >= tc.patience)
-                    if stop_requested:
-                        runs.save_checkpoint(run_dir, runs.LAST, model, tokenizer, training_state())
+                    if ctx.any(stop_requested):
+                        save(runs.LAST, training_state())
                         log.info("interrupted at step %d", progress.step)
                         raise Interrupted(run_dir, progress.step)
                     if out_of_patience:
@@ -245,8 +286,9 @@ def train(cfg: DictConfig, overrides: list[str], console: Console,
         signal.signal(signal.SIGINT, previous_handler)
 
     progress.done = True
-    runs.save_checkpoint(run_dir, runs.LAST, model, tokenizer, training_state())
-    write_summary(run_dir, cfg, progress)
+    save(runs.LAST, training_state())
+    if ctx.is_main:
+        write_summary(run_dir, cfg, progress, ctx.world_size)
     log.info("finished: best validation accuracy %.4f at step %d", progress.best_accuracy,
              progress.best_step)
     return run_dir
@@ -258,7 +300,7 @@ def window_mean(values: list[float]) -> float:
     return sum(defined) / len(defined) if defined else float("nan")
 
 
-def write_summary(run_dir: Path, cfg: DictConfig, progress: Progress) -> dict:
+def write_summary(run_dir: Path, cfg: DictConfig, progress: Progress, processes: int) -> dict:
     """summary.json: best and final validation metrics, speed, seed, versions, commit."""
     evaluations = [e for e in runs.read_metrics(run_dir) if e["split"] == "validation"]
     best = next((e for e in evaluations if e["step"] == progress.best_step), None)
@@ -273,6 +315,7 @@ def write_summary(run_dir: Path, cfg: DictConfig, progress: Progress) -> dict:
         "final": evaluations[-1] if evaluations else None,
         "train_seconds": progress.train_seconds,
         "train_examples_per_s": progress.train_examples / max(progress.train_seconds, 1e-9),
+        "processes": processes,
         **runs.environment(),
     }
     runs.write_json(run_dir / "summary.json", summary)

@@ -108,6 +108,8 @@ def test_every_job_is_checked_before_anything_runs():
     (["seed=1,2", "--metric", "loss"], "--metric loss: choose one of best_accuracy"),
     (["seed=1,2", "--jobs", "0"], "--jobs must be at least 1"),
     (["seed=1,2", "--name", "a b"], "--name 'a b': use letters"),
+    (["seed=1,2", "hydra/launcher=nope"], "Could not find 'hydra/launcher/nope' (a launcher needs its plugin"),
+    (["seed=1,2", "hydra.job.chdir=true"], "hydra.job.chdir=true: afa sweep takes only hydra/launcher"),
 ])
 def test_bad_sweeps_fail_in_one_line_before_running(tmp_path, args, message):
     result = CliRunner().invoke(app, ["sweep", *args, f"output_dir={tmp_path / 'out'}"])
@@ -301,3 +303,31 @@ def test_stopped_sweep_stops_its_jobs_and_resumes(tmp_path):
     run_afa("sweep", "--resume", str(sweep_dir))
     assert [job["status"] for job in read_state(sweep_dir)["jobs"]] == ["done", "done"]
     assert (sweep_dir / "previous_attempts" / f"{stopped['name']}-attempt1" / "job.log").is_file()
+
+
+@needs_data
+def test_sweep_through_hydras_submitit_local_launcher_fails_and_resumes_like_a_local_one(tmp_path):
+    late_data = tmp_path / "late_data"  # missing at first: the job that reads it fails
+    output_dir = tmp_path / "out"
+    launcher = ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=30"]
+    first = run_afa("sweep", f"dataset.path={late_data},{DATA_DIR}/sst2", *SMALL, *launcher,
+                    f"output_dir={output_dir}", check=False)
+    sweep_dir, = (output_dir / "sweeps").iterdir()
+    state = read_state(sweep_dir)
+    assert state["launcher"] == launcher and state["pid"] is None
+    failed, done = state["jobs"]
+    assert first.returncode == 1 and f"1 of 2 jobs not done: {failed['name']}" in first.stderr
+    assert failed["status"] == "failed" and "does not exist" in failed["error"]
+    assert done["status"] == "done" and done["wall_seconds"] > 0
+    # the launcher's own files stay inside the sweep folder; the jobs' folders are afa's
+    assert list((sweep_dir / "launcher" / ".submitit").iterdir())
+    assert (sweep_dir / done["name"] / "summary.json").is_file()
+    assert "launcher" not in OmegaConf.load(sweep_dir / done["name"] / "config.yaml")
+
+    shutil.copytree(f"{DATA_DIR}/sst2", late_data)
+    resumed = run_afa("sweep", "--resume", str(sweep_dir))
+    assert "launching 1 jobs: hydra/launcher=submitit_local" in resumed.stdout
+    rerun, skipped = read_state(sweep_dir)["jobs"]
+    assert (rerun["status"], rerun["attempts"], skipped["attempts"]) == ("done", 2, 1)
+    with (sweep_dir / "summary.csv").open() as handle:
+        assert [row["status"] for row in csv.DictReader(handle)] == ["done", "done"]

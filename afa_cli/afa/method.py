@@ -27,6 +27,12 @@ class Forward:
 
 # forward(input_ids [N, T], attention_mask [N, T], train_mode: bool) -> Forward
 ForwardFn = Callable[[torch.Tensor, torch.Tensor, bool], Forward]
+# gather_rows(rows [n, ...]) -> (every process's rows [N, ...], where this process's rows start)
+GatherFn = Callable[[torch.Tensor], tuple[torch.Tensor, int]]
+
+
+def single_process(rows: torch.Tensor) -> tuple[torch.Tensor, int]:
+    return rows, 0
 
 
 @dataclass
@@ -49,9 +55,15 @@ class AFAConfig:
 
 
 class AFA:
-    def __init__(self, cfg: AFAConfig, hidden_size: int, replacement_id: int | None, seed: int):
+    def __init__(self, cfg: AFAConfig, hidden_size: int, replacement_id: int | None, seed: int,
+                 device: torch.device | str = "cpu", gather_rows: GatherFn = single_process):
         self.cfg = cfg
         self.replacement_id = replacement_id
+        self.device = torch.device(device)
+        # Under data parallelism the batch statistics (the advantages' baseline and scale) and
+        # D's training batch span every process's rows, as in one process with the global batch;
+        # D then takes the same steps on every process and stays identical without syncing.
+        self.gather_rows = gather_rows
         # The masker and D draw from their own random streams, so that switching AFA on with
         # zero weights leaves the target's training bit for bit identical to afa=off.
         self.generator = torch.Generator().manual_seed(seed + 7919)
@@ -60,7 +72,7 @@ class AFA:
         if cfg.reward == "discriminator":
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed + 104_729)
-                self.discriminator = Discriminator(hidden_size, cfg.d_hidden)
+                self.discriminator = Discriminator(hidden_size, cfg.d_hidden).to(self.device)
             self.d_optimizer = torch.optim.AdamW(self.discriminator.parameters(), lr=cfg.d_lr)
         self._d_features: tuple[torch.Tensor, torch.Tensor] | None = None
 
@@ -106,12 +118,14 @@ class AFA:
         if self.policy_active(step):
             # attention policy: masking what the model attends to is good when D detects it.
             signed = -rewards if cfg.policy == "attention" else rewards
-            advantage = objective.advantages(signed, cfg.adv_eps, cfg.normalize_advantage)
+            every_signed, start = self.gather_rows(signed)                # [B_global, M]
+            every_advantage = objective.advantages(every_signed, cfg.adv_eps, cfg.normalize_advantage)
+            advantage = every_advantage[start:start + signed.shape[0]]   # [B, M] this process's
             loss_pg = objective.policy_loss(advantage, masking.log_prob(q, masks))
             terms.append(cfg.pg_weight * loss_pg)
             if cfg.entropy_weight > 0:
                 terms.append(-cfg.entropy_weight * entropy(attention).mean())
-            stats.update(loss_pg=loss_pg.item(), adv_std=advantage.std(correction=0).item())
+            stats.update(loss_pg=loss_pg.item(), adv_std=every_advantage.std(correction=0).item())
         if needs_grad:
             labels = batch["labels"].repeat_interleave(cfg.num_masks)
             loss_masked = F.cross_entropy(masked.logits.float(), labels)
@@ -124,9 +138,9 @@ class AFA:
                  stats: dict[str, float]) -> torch.Tensor:
         cfg = self.cfg
         if cfg.reward == "discriminator":
-            d_in_original = original.pooled.detach()
-            d_in_masked = masked.pooled.detach()
-            self._d_features = (d_in_original, d_in_masked)
+            d_in_original = original.pooled.detach()                     # [B, D]
+            d_in_masked = masked.pooled.detach()                         # [B·M, D]
+            self._d_features = (self.gather_rows(d_in_original)[0], self.gather_rows(d_in_masked)[0])
             with torch.no_grad():
                 reward = objective.discriminator_reward(self.discriminator(d_in_masked))
         elif cfg.reward == "divergence":
@@ -134,7 +148,7 @@ class AFA:
                                                  cfg.num_masks)
         else:
             reward = objective.random_reward(batch * cfg.num_masks, self.generator)
-        return reward.float().reshape(batch, cfg.num_masks)
+        return reward.float().to(self.device).reshape(batch, cfg.num_masks)
 
     @staticmethod
     def _attention_stats(attention: torch.Tensor, num_words: torch.Tensor) -> dict[str, float]:

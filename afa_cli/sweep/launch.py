@@ -21,6 +21,7 @@ from rich.markup import escape
 
 from afa_cli.errors import UserError
 from afa_cli.runs import new_timestamped_dir
+from afa_cli.sweep import hydra_launch
 from afa_cli.sweep.grid import check_jobs, plan_sweep
 
 STATE_FILE = "sweep.yaml"
@@ -53,7 +54,14 @@ def start_sweep(args: list[str], parallel: int, name: str | None, config_dir: Pa
     """Plan and check every job, create the sweep folder, run the jobs; returns the folder."""
     if name is not None and not re.fullmatch(r"[A-Za-z0-9._-]+", name):
         raise UserError(f"--name {name!r}: use letters, digits, '.', '_' and '-'.")
-    plan = plan_sweep(args, config_dir)
+    launcher = [a for a in args if hydra_launch.is_launcher_override(a)]
+    other_hydra = [a for a in args if a.lstrip("+~").startswith("hydra") and a not in launcher]
+    if other_hydra:
+        raise UserError(f"{other_hydra[0]}: afa sweep takes only hydra/launcher=NAME and "
+                        "hydra.launcher.KEY=VALUE from Hydra's own settings.")
+    if launcher:
+        hydra_launch.check(launcher)
+    plan = plan_sweep([a for a in args if a not in launcher], config_dir)
     output_dir = check_jobs(plan.jobs, config_dir)
     if "'" in str(output_dir.resolve()):
         raise UserError(f"output_dir={output_dir}: a path with a quote (') cannot be passed on; "
@@ -66,6 +74,7 @@ def start_sweep(args: list[str], parallel: int, name: str | None, config_dir: Pa
         "created": datetime.now().isoformat(timespec="seconds"),
         "config_dir": str(Path(config_dir).resolve()) if config_dir else None,
         "preset": plan.preset,
+        "launcher": launcher,  # Hydra launcher overrides; none = local processes
         "grids": [shlex.join(grid) for grid in plan.grids],
         "swept_keys": plan.swept_keys,
         "pid": None,
@@ -128,6 +137,9 @@ def available_cores() -> int:
 def run_unfinished(sweep_dir: Path, state: dict, parallel: int, console: Console) -> None:
     """Run the jobs not done yet, `parallel` at a time; sweep.yaml follows every change."""
     todo = [job for job in state["jobs"] if job["status"] != DONE]
+    if state.get("launcher"):
+        run_with_launcher(sweep_dir, state, todo, parallel, console)
+        return
     threads = max(1, available_cores() // parallel)
     lock, stop = threading.Lock(), threading.Event()
     processes: dict[str, subprocess.Popen] = {}
@@ -169,6 +181,28 @@ def run_unfinished(sweep_dir: Path, state: dict, parallel: int, console: Console
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
         update(pid=None)
+
+
+def run_with_launcher(sweep_dir: Path, state: dict, todo: list[dict], parallel: int,
+                      console: Console) -> None:
+    """The jobs go to the Hydra launcher all at once; it returns when they have all ended."""
+    for job in todo:
+        job.update(status=RUNNING, attempts=job["attempts"] + 1)
+    state["pid"] = os.getpid()
+    write_state(sweep_dir, state)
+    console.print(f"launching {len(todo)} jobs: {' '.join(state['launcher'])}", highlight=False)
+    try:
+        outcomes = hydra_launch.launch(sweep_dir, todo, state["launcher"], parallel,
+                                       state["config_dir"])
+        for job, outcome in zip(todo, outcomes):
+            job.update(outcome if isinstance(outcome, dict) else
+                       {"status": FAILED, "exit_code": None, "error": outcome, "wall_seconds": None})
+            shown = (f"[green]done[/green] in {job['wall_seconds']:.0f} s" if job["status"] == DONE
+                     else f"[red]failed[/red]: {escape(job['error'])}")
+            console.print(f"{job['name']} {shown}", highlight=False)
+    finally:
+        state["pid"] = None
+        write_state(sweep_dir, state)
 
 
 def _stop_like_ctrl_c(signum, frame):
