@@ -1,11 +1,14 @@
 """Turn finished runs into docs/RESULTS.md: no number in it is typed by hand.
 
-    python -m benchmarks.results collect SECTION RUN_DIR...   # keep a run's small files in the repo
-    python -m benchmarks.results render                       # docs/results/runs/* -> docs/RESULTS.md
+    python -m benchmarks.results collect SECTION RUN_OR_SWEEP_DIR...  # keep runs' small files
+    python -m benchmarks.results render                               # -> docs/RESULTS.md
 
-`collect` copies config.yaml, overrides.yaml and summary.json (no checkpoints) of each run into
-docs/results/runs/<SECTION>/<run>/. `render` groups a section's runs by their overrides (seed
-aside) and reports mean ± sample std over seeds; a section's NOTES.md, if any, precedes its table."""
+`collect` copies config.yaml, overrides.yaml and summary.json (no checkpoints) of each run, or of
+each finished job of a sweep folder, into docs/results/runs/<SECTION>/<run>/. `render` groups a
+section's runs by the overrides that tell them apart (seed aside), reports mean ± sample std over
+seeds and plots accuracy and lexicon mass per group (docs/results/<SECTION>_*.png). A section's
+NOTES.md precedes its table; its plot.yaml may name a config key for the plots' x axis
+(`x: afa.mask_ratio`), on which runs without AFA become reference lines."""
 
 from __future__ import annotations
 
@@ -17,30 +20,49 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from afa_cli.sweep.plot import draw_metric
+from afa_cli.sweep.summary import Group
+
 ROOT = Path(__file__).resolve().parent.parent
 STORE = ROOT / "docs" / "results" / "runs"
 KEPT_FILES = ("config.yaml", "overrides.yaml", "summary.json")
-IGNORED_OVERRIDES = ("seed", "run_dir", "output_dir", "name")
+# Overrides that never tell variants apart: where a run went and how many threads it had.
+IGNORED_OVERRIDES = ("seed", "run_dir", "output_dir", "name", "train.num_threads")
+PLOTTED = ("accuracy", "lexicon_mass")
 COLUMNS = [("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("lexicon_mass", "lexicon mass"),
            ("frequent_mass", "frequent mass"), ("lexicon_precision@5", "lexicon P@5"),
            ("attn_entropy", "attn entropy")]
 
 
-def collect(section: str, run_dirs: list[str]) -> None:
-    for run in map(Path, run_dirs):
+def collect(section: str, folders: list[str], store: Path = STORE) -> None:
+    runs = []
+    for folder in map(Path, folders):
+        is_sweep = (folder / "sweep.yaml").is_file()
+        runs += sorted(p for p in folder.iterdir() if (p / "config.yaml").is_file()) if is_sweep else [folder]
+    for run in runs:
         if not (run / "summary.json").is_file():
             print(f"skipped {run}: no summary.json (unfinished run)")
             continue
-        target = STORE / section / run.name
+        target = store / section / run.name
         target.mkdir(parents=True, exist_ok=True)
         for name in KEPT_FILES:
             shutil.copy2(run / name, target / name)
 
 
-def variant(run: Path) -> str:
-    overrides = OmegaConf.load(run / "overrides.yaml")
-    kept = [o for o in overrides if o.split("=", 1)[0].lstrip("+") not in IGNORED_OVERRIDES]
-    return " ".join(kept) or "(defaults)"
+def overrides_of(run: Path) -> list[str]:
+    """The run's overrides that can tell variants apart, dataset first, the rest sorted."""
+    overrides = [o for o in OmegaConf.load(run / "overrides.yaml")
+                 if o.split("=", 1)[0].lstrip("+") not in IGNORED_OVERRIDES + ("dataset",)]
+    dataset = json.loads((run / "summary.json").read_text())["dataset"]
+    return [f"dataset={dataset}", *sorted(overrides)]
+
+
+def variants(runs: list[Path]) -> dict[Path, str]:
+    """Each run's label: its overrides less those every run of the section shares."""
+    overrides = {run: overrides_of(run) for run in runs}
+    shared = set.intersection(*(set(o) for o in overrides.values())) if overrides else set()
+    return {run: " ".join(o for o in kept if o not in shared) or "(shared settings)"
+            for run, kept in overrides.items()}
 
 
 def mean_std(values: list[float]) -> str:
@@ -51,10 +73,18 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
 
 
+def section_runs(section: Path) -> dict[str, list[Path]]:
+    """Runs by variant, in the order the variants first appear."""
+    runs = sorted(p for p in section.iterdir() if (p / "summary.json").is_file())
+    groups: dict[str, list[Path]] = {}
+    for run, label in variants(runs).items():
+        groups.setdefault(label, []).append(run)
+    return groups
+
+
 def section_table(section: Path) -> list[str]:
-    groups: dict[str, list[dict]] = {}
-    for run in sorted(p for p in section.iterdir() if (p / "summary.json").is_file()):
-        groups.setdefault(variant(run), []).append(json.loads((run / "summary.json").read_text()))
+    groups = {label: [json.loads((run / "summary.json").read_text()) for run in runs]
+              for label, runs in section_runs(section).items()}
     header = ["variant", "n", *[title for _, title in COLUMNS], "train min/run", "train ex/s"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, summaries in groups.items():
@@ -73,7 +103,33 @@ def section_table(section: Path) -> list[str]:
     return lines
 
 
-def render() -> None:
+def section_plots(section: Path) -> list[Path]:
+    """docs/results/<section>_<metric>.png for the accuracy and the lexicon mass."""
+    plot = section / "plot.yaml"
+    x_key = OmegaConf.load(plot).x if plot.is_file() else None
+    groups = []
+    for label, runs in section_runs(section).items():
+        config = OmegaConf.load(runs[0] / "config.yaml")
+        x = OmegaConf.select(config, x_key) if x_key and config.afa.enabled else None
+        values = {x_key: "" if x is None else str(x), "variant": label} if x_key else {"variant": label}
+        rows = [{metric: json.loads((run / "summary.json").read_text())["best"]["metrics"][metric]
+                 for metric in PLOTTED} for run in runs]
+        groups.append(Group(values, rows))
+    if x_key:  # one line along the axis: its label is the key, not each point's variant
+        for group in groups:
+            if group.values[x_key]:
+                group.values["variant"] = ""
+    paths = []
+    for metric in PLOTTED:
+        figure = draw_metric(groups, x_key or "variant", metric,
+                             "best checkpoint; mean ± sample std over seeds")
+        path = section.parent.parent / f"{section.name}_{metric}.png"
+        figure.savefig(path, dpi=110)
+        paths.append(path)
+    return paths
+
+
+def render(store: Path = STORE, out_path: Path = ROOT / "docs" / "RESULTS.md") -> None:
     out = [
         "# Results", "",
         "Generated by `python -m benchmarks.results render` from the run summaries kept in",
@@ -83,14 +139,16 @@ def render() -> None:
         "100 most frequent training words (frequent mass), lexicon precision of the top-5 attended",
         "words, and normalised attention entropy.", "",
     ]
-    for section in sorted(p for p in STORE.iterdir() if p.is_dir()):
+    for section in sorted(p for p in store.iterdir() if p.is_dir()):
         out += [f"## {section.name}", ""]
         notes = section / "NOTES.md"
         if notes.is_file():
             out += [notes.read_text().strip(), ""]
         out += section_table(section) + [""]
-    (ROOT / "docs" / "RESULTS.md").write_text("\n".join(out))
-    print(f"wrote {ROOT / 'docs' / 'RESULTS.md'}")
+        out += [f"![{path.stem}]({path.relative_to(out_path.parent).as_posix()})"
+                for path in section_plots(section)] + [""]
+    out_path.write_text("\n".join(out))
+    print(f"wrote {out_path}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,65 @@
+"""docs/RESULTS.md generation: collecting run folders and sweep jobs, grouping, statistics, plots."""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+import yaml
+from omegaconf import OmegaConf
+
+from afa_cli.config import compose_config
+from benchmarks.results import collect, render
+
+UNIFORM = {"lexicon_mass_uniform": 0.1, "frequent_mass_uniform": 0.5}
+
+
+def _run(folder, overrides: list[str], accuracy: float, lexicon_mass: float):
+    """A finished run folder as afa train leaves it (checkpoints aside)."""
+    folder.mkdir(parents=True)
+    cfg = compose_config([o for o in overrides if not o.startswith(("run_dir", "train.num_threads"))])
+    OmegaConf.save(cfg, folder / "config.yaml")
+    OmegaConf.save(OmegaConf.create(overrides), folder / "overrides.yaml")
+    metrics = {"accuracy": accuracy, "macro_f1": accuracy - 0.01, "lexicon_mass": lexicon_mass,
+               "frequent_mass": 0.3, "lexicon_precision@5": 0.2, "attn_entropy": 0.8, **UNIFORM}
+    summary = {"dataset": cfg.dataset.name, "best": {"step": 10, "metrics": metrics},
+               "train_seconds": 120.0, "train_examples_per_s": 50.0}
+    (folder / "summary.json").write_text(json.dumps(summary))
+    (folder / "checkpoints").mkdir()
+    return folder
+
+
+def test_collect_and_render_group_runs_by_what_tells_them_apart(tmp_path):
+    # loose runs (the shared train=quick in another position) and a sweep folder, one job unfinished
+    loose = [_run(tmp_path / "loose" / f"off_s{seed}", ["train=quick", "afa=off", f"seed={seed}",
+                                                         "train.num_threads=1"], acc, 0.18)
+             for seed, acc in ((1, 0.84), (2, 0.86))]
+    sweep = tmp_path / "sweep"
+    for seed, acc in ((1, 0.85), (2, 0.87)):
+        _run(sweep / f"00{seed}_afa.mask_ratio=0.3_seed={seed}",
+             ["afa.mask_ratio=0.3", f"seed={seed}", "dataset=sst2", "train=quick",
+              f"run_dir=/somewhere/{seed}"], acc, 0.21)
+    (sweep / "003_unfinished").mkdir()
+    (sweep / "sweep.yaml").write_text(yaml.safe_dump({"jobs": []}))
+    store = tmp_path / "docs" / "results" / "runs"
+    collect("ratio", [str(run) for run in loose] + [str(sweep)], store)
+    kept = sorted(p.name for p in (store / "ratio").iterdir())
+    assert len(kept) == 4 and "003_unfinished" not in kept
+    assert not any((store / "ratio" / name / "checkpoints").exists() for name in kept)
+
+    (store / "ratio" / "NOTES.md").write_text("How these runs were made.")
+    (store / "ratio" / "plot.yaml").write_text("x: afa.mask_ratio\n")
+    out = tmp_path / "docs" / "RESULTS.md"
+    render(store, out)
+    text = out.read_text()
+    assert "## ratio\n\nHow these runs were made." in text
+    rows = {line.split(" | ")[0]: line.split(" | ") for line in text.splitlines()
+            if line.startswith("| `")}
+    # train=quick and dataset=sst2 are shared, so they do not name the variants
+    assert set(rows) == {"| `afa=off`", "| `afa.mask_ratio=0.3`"}
+    off = rows["| `afa=off`"]
+    assert off[1] == "2"
+    assert off[2] == f"{statistics.mean([0.84, 0.86]):.4f} ± {statistics.stdev([0.84, 0.86]):.4f}"
+    for metric in ("accuracy", "lexicon_mass"):
+        plot = tmp_path / "docs" / "results" / f"ratio_{metric}.png"
+        assert plot.stat().st_size > 0 and f"](results/ratio_{metric}.png)" in text
