@@ -29,12 +29,17 @@ from afa_cli.lexicon import frequent_words
 from afa_cli.models import AttendingClassifier, load_checkpoint, load_pretrained
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 class Interrupted(Exception):
     """Ctrl-C during training: the last checkpoint is saved and the run can be resumed."""
 
-    def __init__(self, run_dir: Path, step: int):
+    def __init__(self, run_dir: Path, step: int, processes: int):
+        command = "afa train" if processes == 1 else \
+            f"torchrun --nproc_per_node {processes} -m afa_cli train"
         super().__init__(f"Interrupted at step {step}; checkpoints/last saved. "
-                         f"Resume with: afa train --resume {run_dir}")
+                         f"Resume with: {command} --resume {run_dir}")
         self.run_dir = run_dir
 
 
@@ -156,9 +161,12 @@ def _train(cfg: DictConfig, overrides: list[str], console: Console, resume_dir: 
         progress = Progress(**resume_state["progress"])
         if afa is not None:
             afa.load_state_dict(resume_state["afa"])
+            afa.generator.set_state(rng_states[ctx.rank]["masker"])  # drawn for this share
         random.setstate(rng_states[ctx.rank]["python"])
         np.random.set_state(rng_states[ctx.rank]["numpy"])
         torch.set_rng_state(rng_states[ctx.rank]["torch"])
+        if device.type == "cuda" and rng_states[ctx.rank]["cuda"] is not None:
+            torch.cuda.set_rng_state(rng_states[ctx.rank]["cuda"], device)
     log = runs.open_log(run_dir) if ctx.is_main else runs.silent_log()
     metrics_log = runs.MetricsWriter(run_dir) if ctx.is_main else None
     log.info("%s run %s: %d train / %d validation rows from %s, %d process(es) on %s",
@@ -173,7 +181,9 @@ def _train(cfg: DictConfig, overrides: list[str], console: Console, resume_dir: 
     def training_state() -> dict:
         """Collective: every process's random state goes into rank 0's checkpoint."""
         rng = {"python": random.getstate(), "numpy": np.random.get_state(),
-               "torch": torch.get_rng_state()}
+               "torch": torch.get_rng_state(),
+               "masker": afa.generator.get_state() if afa is not None else None,
+               "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
         return {
             "progress": vars(progress).copy(),
             "optimizer": optimizer.state_dict(),
@@ -208,7 +218,9 @@ def _train(cfg: DictConfig, overrides: list[str], console: Console, resume_dir: 
         nonlocal stop_requested
         stop_requested = True
 
-    previous_handler = signal.signal(signal.SIGINT, request_stop)
+    # Ctrl-C, and the SIGTERM that torchrun, SLURM or kill send before they stop a process:
+    # finish the step, save checkpoints/last, exit so that --resume can continue.
+    previous_handlers = {sig: signal.signal(sig, request_stop) for sig in STOP_SIGNALS}
     window: dict[str, list[float]] = {}
     window_start, window_examples = time.perf_counter(), 0
     out_of_patience = False
@@ -271,7 +283,7 @@ def _train(cfg: DictConfig, overrides: list[str], console: Console, resume_dir: 
                     if ctx.any(stop_requested):
                         save(runs.LAST, training_state())
                         log.info("interrupted at step %d", progress.step)
-                        raise Interrupted(run_dir, progress.step)
+                        raise Interrupted(run_dir, progress.step, ctx.world_size)
                     if out_of_patience:
                         break
                 if out_of_patience:
@@ -283,7 +295,8 @@ def _train(cfg: DictConfig, overrides: list[str], console: Console, resume_dir: 
                 progress.epoch += 1
                 progress.batch_in_epoch = 0
     finally:
-        signal.signal(signal.SIGINT, previous_handler)
+        for sig, handler in previous_handlers.items():
+            signal.signal(sig, handler)
 
     progress.done = True
     save(runs.LAST, training_state())

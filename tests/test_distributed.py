@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from safetensors.torch import load_file
 
 from afa_cli.distributed import Context
 from afa_cli.errors import UserError
-from conftest import ROOT, needs_data, run_afa
+from afa_cli.runs import read_metrics
+from conftest import ROOT, TINY, needs_data, run_afa
 
 
 def context(rank: int, world_size: int) -> Context:
@@ -135,3 +139,39 @@ def test_two_processes_train_like_one_with_the_same_global_batch(tmp_path):
     resumed = run_afa("train", "--resume", str(two), check=False)
     assert resumed.returncode == 2
     assert "trained by 2 process(es)" in resumed.stderr and "Traceback" not in resumed.stderr
+
+
+def _torchrun(*args: str, **popen) -> subprocess.Popen:
+    env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
+    return subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+         "--master_port", str(_free_port()), "-m", "afa_cli", "train", *args],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True, **popen)
+
+
+@needs_data
+def test_ctrl_c_under_torchrun_saves_last_and_resume_equals_uninterrupted(tmp_path):
+    overrides = [*TINY, "train.max_train_samples=640", "train.eval_every=10", "seed=3"]
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    finished = _torchrun(*overrides, f"run_dir={straight}")
+    assert finished.wait(timeout=900) == 0, finished.communicate()[1][-3000:]
+
+    proc = _torchrun(*overrides, f"run_dir={interrupted}")
+    deadline = time.monotonic() + 600
+    while proc.poll() is None and time.monotonic() < deadline:
+        if any(e["step"] >= 5 for e in read_metrics(interrupted)):
+            os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: every process gets it
+            break
+        time.sleep(0.05)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode != 0
+    assert f"torchrun --nproc_per_node 2 -m afa_cli train --resume {interrupted}" in stderr
+    assert not (interrupted / "summary.json").exists()
+
+    resumed = _torchrun("--resume", str(interrupted))
+    assert resumed.wait(timeout=900) == 0, resumed.communicate()[1][-3000:]
+    validation = lambda r: [e["metrics"] for e in read_metrics(r) if e["split"] == "validation"]
+    assert len(validation(straight)) == 4 and validation(straight) == validation(interrupted)
+    last = lambda r: load_file(r / "checkpoints" / "last" / "model.safetensors")
+    assert all(torch.equal(v, last(interrupted)[k]) for k, v in last(straight).items())
