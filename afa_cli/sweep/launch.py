@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from afa_cli.errors import UserError
-from afa_cli.runs import new_timestamped_dir
+from afa_cli.runs import LAST, TRAINING_STATE, checkpoint_dir, new_timestamped_dir
 from afa_cli.sweep import hydra_launch
 from afa_cli.sweep.grid import check_jobs, plan_sweep
 
@@ -90,7 +90,8 @@ def start_sweep(args: list[str], parallel: int, name: str | None, config_dir: Pa
 
 
 def resume_sweep(sweep_dir: Path, parallel: int, console: Console) -> Path:
-    """Run again every job that is not done; each one's earlier folder is moved aside first."""
+    """Finish every job that is not done: a stopped one continues from its checkpoints/last
+    (afa train --resume); any other starts again after its earlier folder is moved aside."""
     state = read_state(sweep_dir)
     if state.get("pid") and _alive(state["pid"]):
         raise UserError(f"{sweep_dir} is still being run by process {state['pid']}; "
@@ -99,7 +100,8 @@ def resume_sweep(sweep_dir: Path, parallel: int, console: Console) -> Path:
     console.print(f"sweep folder: {sweep_dir} ({len(state['jobs']) - len(unfinished)} done, "
                   f"{len(unfinished)} to run)")
     for job in unfinished:
-        _move_aside(sweep_dir, job)
+        if not can_continue(sweep_dir / job["name"]):
+            _move_aside(sweep_dir, job)
         job["status"] = PENDING
     run_unfinished(sweep_dir, state, parallel, console)
     return sweep_dir
@@ -113,6 +115,12 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # alive, and another user's
         pass
     return True
+
+
+def can_continue(job_dir: Path) -> bool:
+    """A job stopped mid-training: its folder has a training state and no summary yet."""
+    return ((checkpoint_dir(job_dir, LAST) / TRAINING_STATE).is_file()
+            and not (job_dir / "summary.json").exists())
 
 
 def _move_aside(sweep_dir: Path, job: dict) -> None:
@@ -212,20 +220,25 @@ def _stop_like_ctrl_c(signum, frame):
 
 def run_job(sweep_dir: Path, job: dict, threads: int, config_dir: str | None,
             processes: dict[str, subprocess.Popen]) -> dict:
-    """One `afa train` process writing into <sweep>/<job name>; its status, exit code, error line
-    and wall time."""
+    """One `afa train` process writing into <sweep>/<job name> (or continuing the job there);
+    its status, exit code, error line and wall time."""
     job_dir = sweep_dir / job["name"]
-    # `afa train` creates run_dir itself (and refuses an existing one), so the log starts next to
-    # it and moves in when the job ends.
-    log_path = sweep_dir / f"{job['name']}.log"
-    command = [sys.executable, "-m", "afa_cli", "train", *job["overrides"],
-               f"run_dir='{job_dir.resolve()}'"]
-    if not any(o.lstrip("+").startswith("train.num_threads=") for o in job["overrides"]):
-        command.append(f"train.num_threads={threads}")
-    if config_dir:
-        command += ["--config-dir", config_dir]
+    continuing = can_continue(job_dir)
+    if continuing:  # the run's own config, threads included
+        log_path = job_dir / JOB_LOG
+        command = [sys.executable, "-m", "afa_cli", "train", "--resume", str(job_dir.resolve())]
+    else:
+        # `afa train` creates run_dir itself (and refuses an existing one), so the log starts
+        # next to it and moves in when the job ends.
+        log_path = sweep_dir / f"{job['name']}.log"
+        command = [sys.executable, "-m", "afa_cli", "train", *job["overrides"],
+                   f"run_dir='{job_dir.resolve()}'"]
+        if not any(o.lstrip("+").startswith("train.num_threads=") for o in job["overrides"]):
+            command.append(f"train.num_threads={threads}")
+        if config_dir:
+            command += ["--config-dir", config_dir]
     start = time.monotonic()
-    with log_path.open("w", encoding="utf-8") as log:
+    with log_path.open("a" if continuing else "w", encoding="utf-8") as log:
         log.write(f"$ {shlex.join(command)}\n")
         log.flush()
         # rich wraps output that is not a terminal at 80 columns; log lines read better whole
@@ -233,9 +246,11 @@ def run_job(sweep_dir: Path, job: dict, threads: int, config_dir: str | None,
                                    env=dict(os.environ, COLUMNS="200"))
         processes[job["name"]] = process  # for Ctrl-C to reach
         exit_code = process.wait()
-    wall_seconds = round(time.monotonic() - start, 1)
-    job_dir.mkdir(exist_ok=True)
-    os.replace(log_path, job_dir / JOB_LOG)
+    earlier = (job["wall_seconds"] or 0.0) if continuing else 0.0  # the attempt it continues
+    wall_seconds = round(time.monotonic() - start + earlier, 1)
+    if not continuing:
+        job_dir.mkdir(exist_ok=True)
+        os.replace(log_path, job_dir / JOB_LOG)
     done = exit_code == 0 and (job_dir / "summary.json").is_file()
     if done:
         error = None
