@@ -109,6 +109,8 @@ class Context:
 
     def close(self) -> None:
         if self.is_distributed and dist.is_initialized():
+            # gloo aborts a process whose peer hangs up first: leave together
+            dist.barrier()
             dist.destroy_process_group()
 
 

@@ -73,10 +73,14 @@ def train(cfg: DictConfig, overrides: list[str], console: Console,
     tc = cfg.train
     ctx = distributed.setup(tc.device)
     try:
-        return _train(cfg, overrides, console if ctx.is_main else Console(quiet=True),
-                      resume_dir, resume_state, ctx)
-    finally:
-        ctx.close()
+        run_dir = _train(cfg, overrides, console if ctx.is_main else Console(quiet=True),
+                         resume_dir, resume_state, ctx)
+    except (Interrupted, UserError):
+        ctx.close()  # every process raises these together
+        raise
+    # Any other error leaves the process group to the launcher, which stops the other processes.
+    ctx.close()
+    return run_dir
 
 
 def _train(cfg: DictConfig, overrides: list[str], console: Console, resume_dir: Path | None,
@@ -89,7 +93,8 @@ def _train(cfg: DictConfig, overrides: list[str], console: Console, resume_dir: 
     random.seed(cfg.seed + ctx.rank)
     np.random.seed(cfg.seed + ctx.rank)
     torch.manual_seed(cfg.seed + ctx.rank)
-    # AFA's masker and discriminator seed their own generators from cfg.seed (afa/method.py).
+    # AFA's masker and discriminator seed their own generators from cfg.seed and the rank
+    # (afa/method.py).
     # Processes sharing a CPU split its cores rather than oversubscribe them.
     torch.set_num_threads(tc.num_threads if device.type == "cuda" else
                           max(1, min(tc.num_threads, (os.cpu_count() or 1) // ctx.local_world_size)))
@@ -139,7 +144,7 @@ def _train(cfg: DictConfig, overrides: list[str], console: Console, resume_dir: 
             raise UserError(f"The tokenizer has no {cfg.afa.mask_with} token; "
                                  "set afa.mask_with=unk or afa.mask_with=drop.")
         afa = AFA(afa_config(cfg), model.config.hidden_size, replacement, cfg.seed, device,
-                  ctx.gather_rows)
+                  ctx.gather_rows, ctx.rank)
 
     # ---- run folder -----------------------------------------------------------------------
     progress = Progress()

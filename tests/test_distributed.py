@@ -18,6 +18,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
+from afa_cli.afa.method import AFA, AFAConfig, Forward
 from afa_cli.distributed import Context
 from afa_cli.errors import UserError
 from afa_cli.runs import read_metrics
@@ -57,6 +58,14 @@ def _collectives(rank: int, world_size: int, port: int, out_dir: str) -> None:
         error = None
     except UserError as err:
         error = str(err)
+    # D trains on every process's features: the same step everywhere, as one process would take
+    afa = AFA(AFAConfig(), hidden_size=8, replacement_id=0, seed=5, gather_rows=ctx.gather_rows,
+              rank=rank)
+    original, masked = _features(rank)
+    afa._rewards(Forward(torch.zeros(len(original), 2), original, None),
+                 Forward(torch.zeros(len(masked), 2), masked, None), len(original), {})
+    afa.update_discriminator()
+    torch.save(afa.discriminator.state_dict(), Path(out_dir, f"d{rank}.pt"))
     result = {
         "gathered": gathered.tolist(), "start": start,
         "mean": ctx.mean({"a": float(rank), "b": 2.0}),
@@ -67,12 +76,26 @@ def _collectives(rank: int, world_size: int, port: int, out_dir: str) -> None:
         "error": error,
     }
     Path(out_dir, f"{rank}.json").write_text(json.dumps(result))
-    dist.destroy_process_group()
+    ctx.close()
+
+
+def _features(rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """D's inputs on one process: 3 - rank originals and as many masked copies, [n, 8] each."""
+    generator = torch.Generator().manual_seed(rank)
+    n = 3 - rank
+    return torch.randn(n, 8, generator=generator), torch.randn(n, 8, generator=generator)
 
 
 def test_collectives_on_two_gloo_processes(tmp_path):
     mp.spawn(_collectives, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
     results = [json.loads((tmp_path / f"{r}.json").read_text()) for r in range(2)]
+    one = AFA(AFAConfig(), hidden_size=8, replacement_id=0, seed=5)
+    original, masked = (torch.cat(parts) for parts in zip(*map(_features, range(2))))
+    one._d_features = (original, masked)
+    one.update_discriminator()
+    for rank in range(2):
+        d = torch.load(tmp_path / f"d{rank}.pt")
+        assert all(torch.allclose(v, d[k], atol=1e-6) for k, v in one.discriminator.state_dict().items())
     for rank, result in enumerate(results):
         assert result["gathered"] == [[0.0, 0.0]] * 3 + [[1.0, 1.0]] * 2
         assert result["start"] == (0 if rank == 0 else 3)

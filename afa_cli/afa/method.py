@@ -56,7 +56,8 @@ class AFAConfig:
 
 class AFA:
     def __init__(self, cfg: AFAConfig, hidden_size: int, replacement_id: int | None, seed: int,
-                 device: torch.device | str = "cpu", gather_rows: GatherFn = single_process):
+                 device: torch.device | str = "cpu", gather_rows: GatherFn = single_process,
+                 rank: int = 0):
         self.cfg = cfg
         self.replacement_id = replacement_id
         self.device = torch.device(device)
@@ -66,7 +67,9 @@ class AFA:
         self.gather_rows = gather_rows
         # The masker and D draw from their own random streams, so that switching AFA on with
         # zero weights leaves the target's training bit for bit identical to afa=off.
-        self.generator = torch.Generator().manual_seed(seed + 7919)
+        # Each data-parallel process masks its own rows with its own stream; D starts the same
+        # everywhere.
+        self.generator = torch.Generator().manual_seed(seed + 7919 + 1_000_003 * rank)
         self.discriminator = None
         self.d_optimizer = None
         if cfg.reward == "discriminator":
