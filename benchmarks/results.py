@@ -94,12 +94,16 @@ def section_table(section: Path) -> list[str]:
         cells.append(f"{statistics.mean(s['train_seconds'] for s in summaries) / 60:.1f}")
         cells.append(f"{statistics.mean(s['train_examples_per_s'] for s in summaries):.1f}")
         lines.append("| " + " | ".join(cells) + " |")
-    uniform = [json.loads((run / "summary.json").read_text())["best"]["metrics"]
-               for run in section.iterdir() if (run / "summary.json").is_file()]
-    if uniform:
-        lex = statistics.mean(m["lexicon_mass_uniform"] for m in uniform)
-        freq = statistics.mean(m["frequent_mass_uniform"] for m in uniform)
-        lines += ["", f"Under uniform attention: lexicon mass {lex:.4f}, frequent mass {freq:.4f}."]
+    by_dataset: dict[str, list[dict]] = {}
+    for summaries in groups.values():
+        for summary in summaries:
+            by_dataset.setdefault(summary["dataset"], []).append(summary["best"]["metrics"])
+    lines.append("")
+    for dataset, metrics in by_dataset.items():
+        lex = statistics.mean(m["lexicon_mass_uniform"] for m in metrics)
+        freq = statistics.mean(m["frequent_mass_uniform"] for m in metrics)
+        lines.append(f"Under uniform attention, {dataset}: lexicon mass {lex:.4f}, "
+                     f"frequent mass {freq:.4f}.  ")
     return lines
 
 

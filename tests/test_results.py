@@ -53,6 +53,7 @@ def test_collect_and_render_group_runs_by_what_tells_them_apart(tmp_path):
     render(store, out)
     text = out.read_text()
     assert "## ratio\n\nHow these runs were made." in text
+    assert "Under uniform attention, sst2: lexicon mass 0.1000, frequent mass 0.5000." in text
     rows = {line.split(" | ")[0]: line.split(" | ") for line in text.splitlines()
             if line.startswith("| `")}
     # train=quick and dataset=sst2 are shared, so they do not name the variants
