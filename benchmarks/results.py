@@ -127,9 +127,10 @@ def section_plots(section: Path) -> list[Path]:
     for metric in PLOTTED:
         figure = draw_metric(groups, x_key or "variant", metric,
                              "best checkpoint; mean ± sample std over seeds")
-        path = section.parent.parent / f"{section.name}_{metric}.png"
-        figure.savefig(path, dpi=110)
-        paths.append(path)
+        if figure is not None:
+            path = section.parent.parent / f"{section.name}_{metric}.png"
+            figure.savefig(path, dpi=110)
+            paths.append(path)
     return paths
 
 
@@ -143,7 +144,7 @@ def render(store: Path = STORE, out_path: Path = ROOT / "docs" / "RESULTS.md") -
         "100 most frequent training words (frequent mass), lexicon precision of the top-5 attended",
         "words, and normalised attention entropy.", "",
     ]
-    for section in sorted(p for p in store.iterdir() if p.is_dir()):
+    for section in sorted(p for p in store.iterdir() if p.is_dir() and section_runs(p)):
         out += [f"## {section.name}", ""]
         notes = section / "NOTES.md"
         if notes.is_file():
