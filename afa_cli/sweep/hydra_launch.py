@@ -11,12 +11,13 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
 from hydra import initialize
 from hydra._internal.callbacks import Callbacks
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.plugins import Plugins
-from hydra.core.utils import JobStatus
+from hydra.core.utils import JobReturn
 from hydra.errors import HydraException
 from hydra.types import HydraContext, RunMode
 from omegaconf import DictConfig
@@ -96,8 +97,14 @@ def launch(sweep_dir: Path, jobs: list[dict], launcher_overrides: list[str], par
             results = launcher.launch([[f"job_index={i}"] for i in range(len(jobs))], 0)
         except Exception as err:  # noqa: BLE001 - whatever the launcher raised ends every job here
             return [f"launcher: {_last_line(err)}"] * len(jobs)
-    return [result.return_value if result.status == JobStatus.COMPLETED
-            else f"launcher: {_last_line(result._return_value)}" for result in results]
+    return [_outcome(result) for result in results]
+
+
+def _outcome(result: JobReturn) -> dict | str:
+    try:
+        return result.return_value  # raises what the task raised
+    except Exception as err:  # noqa: BLE001
+        return f"launcher: {_last_line(err)}"
 
 
 def _last_line(error: object) -> str:
