@@ -43,7 +43,8 @@ def train(
                                               help="A folder of extra config groups/options."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an interrupted run."),
 ) -> None:
-    """Fine-tune a classifier (with AFA unless afa=off); one new folder under outputs/ per run."""
+    """Fine-tune a classifier (with AFA unless afa=off); one new folder under outputs/ per run.
+    Data-parallel under `torchrun --nproc_per_node N -m afa_cli train ...`."""
     from afa_cli.config import compose_config
 
     overrides = overrides or []
@@ -177,7 +178,8 @@ def sweep(
     overrides: Optional[list[str]] = typer.Argument(
         None, show_default=False,
         help="Overrides in Hydra's grammar: a=1,2,3, range(1,4), choice(x,y), 'afa=glob(*)'; "
-             "+sweep=NAME adds a preset from conf/sweep/."),
+             "+sweep=NAME adds a preset from conf/sweep/; hydra/launcher=NAME "
+             "(submitit_slurm, submitit_local, joblib) runs the jobs through a Hydra launcher."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Jobs run at once (the cores are split)."),
     name: Optional[str] = typer.Option(None, "--name", help="Appended to the sweep folder name."),
     config_dir: Optional[Path] = typer.Option(None, "--config-dir",
