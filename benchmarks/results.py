@@ -35,15 +35,23 @@ COLUMNS = [("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("lexicon_mass", 
 
 
 def collect(section: str, folders: list[str], store: Path = STORE) -> None:
-    runs = []
+    runs = []  # (run folder, the name it is kept under)
     for folder in map(Path, folders):
-        is_sweep = (folder / "sweep.yaml").is_file()
-        runs += sorted(p for p in folder.iterdir() if (p / "config.yaml").is_file()) if is_sweep else [folder]
-    for run in runs:
+        if (folder / "sweep.yaml").is_file():  # job names repeat across sweeps: prefix the sweep's
+            runs += [(job, f"{folder.name}__{job.name}") for job in sorted(folder.iterdir())
+                     if (job / "config.yaml").is_file()]
+        else:
+            runs.append((folder, folder.name))
+    for run, name in runs:
         if not (run / "summary.json").is_file():
             print(f"skipped {run}: no summary.json (unfinished run)")
             continue
-        target = store / section / run.name
+        target = store / section / name
+        if (target / "summary.json").is_file():
+            if (target / "summary.json").read_bytes() != (run / "summary.json").read_bytes():
+                raise SystemExit(f"{target} already holds another run; remove it or collect "
+                                 "into another section.")
+            continue
         target.mkdir(parents=True, exist_ok=True)
         for name in KEPT_FILES:
             shutil.copy2(run / name, target / name)

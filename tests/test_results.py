@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import statistics
 
+import pytest
 import yaml
 from omegaconf import OmegaConf
 
@@ -44,7 +45,13 @@ def test_collect_and_render_group_runs_by_what_tells_them_apart(tmp_path):
     store = tmp_path / "docs" / "results" / "runs"
     collect("ratio", [str(run) for run in loose] + [str(sweep)], store)
     kept = sorted(p.name for p in (store / "ratio").iterdir())
-    assert len(kept) == 4 and "003_unfinished" not in kept
+    assert kept == ["off_s1", "off_s2", "sweep__001_afa.mask_ratio=0.3_seed=1",
+                    "sweep__002_afa.mask_ratio=0.3_seed=2"]
+    collect("ratio", [str(sweep)], store)                      # again: nothing changes
+    other = tmp_path / "other" / "off_s1"                        # a different run, same name
+    _run(other, ["afa=off", "seed=1"], 0.5, 0.1)
+    with pytest.raises(SystemExit, match="already holds another run"):
+        collect("ratio", [str(other)], store)
     assert not any((store / "ratio" / name / "checkpoints").exists() for name in kept)
 
     (store / "ratio" / "NOTES.md").write_text("How these runs were made.")
