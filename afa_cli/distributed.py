@@ -118,6 +118,11 @@ ONE_PROCESS = Context(rank=0, world_size=1, local_rank=0, local_world_size=1,
                       device=torch.device("cpu"))
 
 
+def available_cores() -> int:
+    """The cores this process may run on (a SLURM allocation or taskset, not the whole machine)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def launched_as_main() -> bool:
     """Whether this is rank 0 (or the only process) of a launch, before any setup."""
     return int(os.environ.get("RANK", "0")) == 0

@@ -15,9 +15,10 @@ from typer.testing import CliRunner
 
 from afa_cli.cli import app
 from afa_cli.config import compose_config, group_options
-from afa_cli.sweep.grid import check_jobs, parse, plan_sweep
+from afa_cli.distributed import available_cores
 from afa_cli.runs import read_metrics
-from afa_cli.sweep.launch import available_cores, read_state, write_state
+from afa_cli.sweep.grid import check_jobs, parse, plan_sweep
+from afa_cli.sweep.launch import read_state, write_state
 from afa_cli.sweep.plot import draw_metric
 from afa_cli.sweep.summary import STD_NOTE, summarize
 from conftest import DATA_DIR, ROOT, TINY, needs_data, run_afa

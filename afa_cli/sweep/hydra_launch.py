@@ -51,7 +51,8 @@ class LaunchedJob:
     config_dir: str | None
 
     def __call__(self, cfg: DictConfig) -> dict:
-        from afa_cli.sweep.launch import available_cores, run_job
+        from afa_cli.distributed import available_cores
+        from afa_cli.sweep.launch import run_job
 
         job = self.jobs[cfg.job_index]
         # the cores of the machine the job landed on, shared by the jobs it runs at once

@@ -19,6 +19,7 @@ import yaml
 from rich.console import Console
 from rich.markup import escape
 
+from afa_cli.distributed import available_cores
 from afa_cli.errors import UserError
 from afa_cli.runs import LAST, TRAINING_STATE, checkpoint_dir, new_timestamped_dir
 from afa_cli.sweep import hydra_launch
@@ -136,10 +137,6 @@ def _move_aside(sweep_dir: Path, job: dict) -> None:
         aside.mkdir()
     if stray_log.exists():
         os.replace(stray_log, aside / JOB_LOG)
-
-
-def available_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def run_unfinished(sweep_dir: Path, state: dict, parallel: int, console: Console) -> None:
