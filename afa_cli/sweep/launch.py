@@ -164,9 +164,8 @@ def run_unfinished(sweep_dir: Path, state: dict, parallel: int, console: Console
         update(job, **run_job(sweep_dir, job, threads, state["config_dir"], processes))
         with lock:
             finished += 1
-            outcome = (f"[green]done[/green] in {job['wall_seconds']:.0f} s" if job["status"] == DONE
-                       else f"[red]failed[/red]: {escape(job['error'])}")
-            console.print(f"[{finished}/{len(todo)}] {job['name']} {outcome}", highlight=False)
+            console.print(f"[{finished}/{len(todo)}] {job['name']} {outcome_text(job)}",
+                          highlight=False)
 
     update(pid=os.getpid())
     previous_handler = signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
@@ -202,12 +201,15 @@ def run_with_launcher(sweep_dir: Path, state: dict, todo: list[dict], parallel: 
         for job, outcome in zip(todo, outcomes):
             job.update(outcome if isinstance(outcome, dict) else
                        {"status": FAILED, "exit_code": None, "error": outcome, "wall_seconds": None})
-            shown = (f"[green]done[/green] in {job['wall_seconds']:.0f} s" if job["status"] == DONE
-                     else f"[red]failed[/red]: {escape(job['error'])}")
-            console.print(f"{job['name']} {shown}", highlight=False)
+            console.print(f"{job['name']} {outcome_text(job)}", highlight=False)
     finally:
         state["pid"] = None
         write_state(sweep_dir, state)
+
+
+def outcome_text(job: dict) -> str:
+    return (f"[green]done[/green] in {job['wall_seconds']:.0f} s" if job["status"] == DONE
+            else f"[red]failed[/red]: {escape(job['error'])}")
 
 
 def _stop_like_ctrl_c(signum, frame):
