@@ -22,8 +22,7 @@ T = TypeVar("T")
 class Context:
     rank: int
     world_size: int
-    local_rank: int
-    local_world_size: int
+    local_world_size: int  # the processes on this machine, which share its cores
     device: torch.device
 
     @property
@@ -73,9 +72,6 @@ class Context:
         dist.all_reduce(stacked)
         return {k: float(v) / self.world_size for k, v in zip(keys, stacked.tolist())}
 
-    def total(self, value: float) -> float:
-        return sum(self.gather_objects(value))
-
     def any(self, flag: bool) -> bool:
         """True on every process when it is True on one (a stop request, for instance)."""
         return any(self.gather_objects(flag)) if self.is_distributed else flag
@@ -114,8 +110,7 @@ class Context:
             dist.destroy_process_group()
 
 
-ONE_PROCESS = Context(rank=0, world_size=1, local_rank=0, local_world_size=1,
-                      device=torch.device("cpu"))
+ONE_PROCESS = Context(rank=0, world_size=1, local_world_size=1, device=torch.device("cpu"))
 
 
 def available_cores() -> int:
@@ -139,7 +134,7 @@ def setup(device: str) -> Context:
         torch.cuda.set_device(chosen)
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if chosen.type == "cuda" else "gloo")
-    return Context(rank, world_size, local_rank, local_world_size, chosen)
+    return Context(rank, world_size, local_world_size, chosen)
 
 
 def resolve_device(device: str, local_rank: int = 0) -> torch.device:

@@ -16,6 +16,7 @@ import json
 import shutil
 import statistics
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -57,20 +58,24 @@ def collect(section: str, folders: list[str], store: Path = STORE) -> None:
             shutil.copy2(run / name, target / name)
 
 
-def overrides_of(run: Path) -> list[str]:
-    """The run's overrides that can tell variants apart, dataset first, the rest sorted."""
-    overrides = [o for o in OmegaConf.load(run / "overrides.yaml")
+@dataclass
+class Run:
+    """One kept run, read once."""
+
+    folder: Path
+    summary: dict
+    overrides: list[str]  # those that can tell variants apart: dataset first, the rest sorted
+
+    @property
+    def best(self) -> dict:
+        return self.summary["best"]["metrics"]
+
+
+def read_run(folder: Path) -> Run:
+    summary = json.loads((folder / "summary.json").read_text())
+    overrides = [o for o in OmegaConf.load(folder / "overrides.yaml")
                  if o.split("=", 1)[0].lstrip("+") not in IGNORED_OVERRIDES + ("dataset",)]
-    dataset = json.loads((run / "summary.json").read_text())["dataset"]
-    return [f"dataset={dataset}", *sorted(overrides)]
-
-
-def variants(runs: list[Path]) -> dict[Path, str]:
-    """Each run's label: its overrides less those every run of the section shares."""
-    overrides = {run: overrides_of(run) for run in runs}
-    shared = set.intersection(*(set(o) for o in overrides.values())) if overrides else set()
-    return {run: " ".join(o for o in kept if o not in shared) or "(shared settings)"
-            for run, kept in overrides.items()}
+    return Run(folder, summary, [f"dataset={summary['dataset']}", *sorted(overrides)])
 
 
 def mean_std(values: list[float]) -> str:
@@ -81,31 +86,32 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
 
 
-def section_runs(section: Path) -> dict[str, list[Path]]:
-    """Runs by variant, in the order the variants first appear."""
-    runs = sorted(p for p in section.iterdir() if (p / "summary.json").is_file())
-    groups: dict[str, list[Path]] = {}
-    for run, label in variants(runs).items():
+def section_runs(section: Path) -> dict[str, list[Run]]:
+    """Runs by variant, in the order the variants first appear. A variant is named by its
+    overrides less those every run of the section shares."""
+    runs = [read_run(p) for p in sorted(section.iterdir()) if (p / "summary.json").is_file()]
+    shared = set.intersection(*(set(run.overrides) for run in runs)) if runs else set()
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        label = " ".join(o for o in run.overrides if o not in shared) or "(shared settings)"
         groups.setdefault(label, []).append(run)
     return groups
 
 
-def section_table(section: Path) -> list[str]:
-    groups = {label: [json.loads((run / "summary.json").read_text()) for run in runs]
-              for label, runs in section_runs(section).items()}
+def section_table(groups: dict[str, list[Run]]) -> list[str]:
     header = ["variant", "n", *[title for _, title in COLUMNS], "train min/run", "train ex/s"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for name, summaries in groups.items():
-        best = [s["best"]["metrics"] for s in summaries]
-        cells = [f"`{name}`", str(len(summaries))]
-        cells += [mean_std([m[key] for m in best if m.get(key) is not None]) for key, _ in COLUMNS]
-        cells.append(f"{statistics.mean(s['train_seconds'] for s in summaries) / 60:.1f}")
-        cells.append(f"{statistics.mean(s['train_examples_per_s'] for s in summaries):.1f}")
+    for name, runs in groups.items():
+        cells = [f"`{name}`", str(len(runs))]
+        cells += [mean_std([run.best[key] for run in runs if run.best.get(key) is not None])
+                  for key, _ in COLUMNS]
+        cells.append(f"{statistics.mean(run.summary['train_seconds'] for run in runs) / 60:.1f}")
+        cells.append(f"{statistics.mean(run.summary['train_examples_per_s'] for run in runs):.1f}")
         lines.append("| " + " | ".join(cells) + " |")
     by_dataset: dict[str, list[dict]] = {}
-    for summaries in groups.values():
-        for summary in summaries:
-            by_dataset.setdefault(summary["dataset"], []).append(summary["best"]["metrics"])
+    for runs in groups.values():
+        for run in runs:
+            by_dataset.setdefault(run.summary["dataset"], []).append(run.best)
     lines.append("")
     for dataset, metrics in by_dataset.items():
         lex = statistics.mean(m["lexicon_mass_uniform"] for m in metrics)
@@ -115,25 +121,22 @@ def section_table(section: Path) -> list[str]:
     return lines
 
 
-def section_plots(section: Path) -> list[Path]:
+def section_plots(section: Path, groups: dict[str, list[Run]]) -> list[Path]:
     """docs/results/<section>_<metric>.png for the accuracy and the lexicon mass."""
     plot = section / "plot.yaml"
     x_key = OmegaConf.load(plot).x if plot.is_file() else None
-    groups = []
-    for label, runs in section_runs(section).items():
-        config = OmegaConf.load(runs[0] / "config.yaml")
+    plotted = []
+    for label, runs in groups.items():
+        config = OmegaConf.load(runs[0].folder / "config.yaml")
         x = OmegaConf.select(config, x_key) if x_key and config.afa.enabled else None
-        values = {x_key: "" if x is None else str(x), "variant": label} if x_key else {"variant": label}
-        rows = [{metric: json.loads((run / "summary.json").read_text())["best"]["metrics"][metric]
-                 for metric in PLOTTED} for run in runs]
-        groups.append(Group(values, rows))
-    if x_key:  # one line along the axis: its label is the key, not each point's variant
-        for group in groups:
-            if group.values[x_key]:
-                group.values["variant"] = ""
+        # on an x axis, the points form one line named by the key; the rest are reference lines
+        values = ({x_key: str(x), "variant": ""} if x is not None else
+                  {x_key: "", "variant": label} if x_key else {"variant": label})
+        plotted.append(Group(values, [{metric: run.best[metric] for metric in PLOTTED}
+                                      for run in runs]))
     paths = []
     for metric in PLOTTED:
-        figure = draw_metric(groups, x_key or "variant", metric,
+        figure = draw_metric(plotted, x_key or "variant", metric,
                              "best checkpoint; mean ± sample std over seeds")
         if figure is not None:
             path = section.parent.parent / f"{section.name}_{metric}.png"
@@ -152,14 +155,17 @@ def render(store: Path = STORE, out_path: Path = ROOT / "docs" / "RESULTS.md") -
         "100 most frequent training words (frequent mass), lexicon precision of the top-5 attended",
         "words, and normalised attention entropy.", "",
     ]
-    for section in sorted(p for p in store.iterdir() if p.is_dir() and section_runs(p)):
+    for section in sorted(p for p in store.iterdir() if p.is_dir()):
+        groups = section_runs(section)
+        if not groups:
+            continue
         out += [f"## {section.name}", ""]
         notes = section / "NOTES.md"
         if notes.is_file():
             out += [notes.read_text().strip(), ""]
-        out += section_table(section) + [""]
+        out += section_table(groups) + [""]
         out += [f"![{path.stem}]({path.relative_to(out_path.parent).as_posix()})"
-                for path in section_plots(section)] + [""]
+                for path in section_plots(section, groups)] + [""]
     out_path.write_text("\n".join(out))
     print(f"wrote {out_path}")
 

@@ -26,7 +26,7 @@ from conftest import ROOT, TINY, needs_data, run_afa
 
 
 def context(rank: int, world_size: int) -> Context:
-    return Context(rank, world_size, rank, world_size, torch.device("cpu"))
+    return Context(rank, world_size, world_size, torch.device("cpu"))
 
 
 def test_shards_split_a_batch_without_overlap_and_never_leave_a_process_empty():
@@ -69,7 +69,6 @@ def _collectives(rank: int, world_size: int, port: int, out_dir: str) -> None:
     result = {
         "gathered": gathered.tolist(), "start": start,
         "mean": ctx.mean({"a": float(rank), "b": 2.0}),
-        "total": ctx.total(rank + 1),
         "any": ctx.any(rank == 1), "none": ctx.any(False),
         "objects": ctx.gather_objects({"rank": rank}),
         "on_main": ctx.on_main(lambda: f"made by {ctx.rank}"),
@@ -100,7 +99,6 @@ def test_collectives_on_two_gloo_processes(tmp_path):
         assert result["gathered"] == [[0.0, 0.0]] * 3 + [[1.0, 1.0]] * 2
         assert result["start"] == (0 if rank == 0 else 3)
         assert result["mean"] == {"a": 0.5, "b": 2.0}
-        assert result["total"] == 3
         assert result["any"] is True and result["none"] is False
         assert result["objects"] == [{"rank": 0}, {"rank": 1}]
         assert result["on_main"] == "made by 0"

@@ -45,7 +45,6 @@ table.grid th{font-weight:600;color:#39414f}
 """
 
 
-
 def html_page(report: SentenceReport | DatasetReport) -> str:
     if isinstance(report, DatasetReport):
         title = f"Attention on {report.dataset} {report.split}"

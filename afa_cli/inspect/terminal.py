@@ -14,7 +14,6 @@ from afa_cli.inspect.report import (SCORES, UNIFORM, DatasetReport, Sentence, Se
                                     score_text)
 
 
-
 def terminal_report(report: SentenceReport | DatasetReport) -> Group:
     if isinstance(report, DatasetReport):
         return Group(*_dataset(report))
