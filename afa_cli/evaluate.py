@@ -14,7 +14,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precisio
 
 from afa_cli import runs
 from afa_cli.afa.attention import normalized_entropy, word_attention
-from afa_cli.config import compose_config, load_run_config
+from afa_cli.config import compose_config
 from afa_cli.data import (Encoded, collate, encode, eval_batches, load_split, read_labelled_file,
                           subsample)
 from afa_cli.distributed import ONE_PROCESS, Context
@@ -123,8 +123,9 @@ def evaluate(net: AttendingClassifier, data: Encoded, texts: list[str], label_na
 
 def frequent_words_for(run_dir: Path | None, dcfg, fallback_texts: list[str]) -> list[str]:
     """The run's own frequent-word list (from its training rows) when there is one."""
-    if run_dir is not None and (run_dir / runs.FREQUENT_WORDS).is_file():
-        return json.loads((run_dir / runs.FREQUENT_WORDS).read_text())["words"]
+    words = runs.Run(run_dir).frequent_words() if run_dir is not None else None
+    if words is not None:
+        return words
     try:
         return frequent_words(load_split(dcfg, "train").texts)
     except UserError:
@@ -134,8 +135,8 @@ def frequent_words_for(run_dir: Path | None, dcfg, fallback_texts: list[str]) ->
 def checkpoint_config(run_dir: Path | None, overrides: list[str]):
     """The config a checkpoint is scored with: its run's own, or the run's overrides plus these."""
     if run_dir is not None and not overrides:
-        return load_run_config(run_dir)
-    run_overrides = runs.read_overrides(run_dir) if run_dir is not None else []
+        return runs.Run.open(run_dir).config()
+    run_overrides = runs.Run(run_dir).overrides() if run_dir is not None else []
     return compose_config(run_overrides + list(overrides))
 
 
@@ -155,7 +156,8 @@ def evaluate_checkpoint(path: str | Path, overrides: list[str], split: str = "va
     """`afa eval`: score a run's best checkpoint (or any checkpoint folder) on a labelled split.
 
     Returns the report and the JSON file it was written to."""
-    checkpoint, run_dir = runs.resolve_checkpoint(path)
+    checkpoint, run = runs.resolve(path)
+    run_dir = run.path if run is not None else None
     if predictions_file is not None and Path(predictions_file).exists():
         raise UserError(f"{predictions_file} already exists; choose a new --predictions file.")
     cfg = checkpoint_config(run_dir, overrides)
@@ -180,7 +182,7 @@ def evaluate_checkpoint(path: str | Path, overrides: list[str], split: str = "va
               "source": rows.source, "num_examples": len(data), "label_names": label_names,
               "seconds": seconds, "examples_per_s": len(data) / seconds, "metrics": metrics}
     out_dir = run_dir if run_dir is not None else checkpoint
-    out_path = out_dir / f"eval_{dataset_name}_{split}.json"
+    out_path = runs.Run(out_dir).eval_report_path(dataset_name, split)
     runs.write_json(out_path, report)
     if predictions_file is not None:
         write_predictions(Path(predictions_file), rows, preds, label_names)

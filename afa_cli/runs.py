@@ -1,5 +1,14 @@
-"""The run folder: created once and never overwritten; config snapshot, log, metrics.jsonl,
-summary.json and checkpoints (ordinary Hugging Face folders plus one training-state dict)."""
+"""The run folder, the only code that names its files.
+
+    <run>/config.yaml          the resolved config          overrides.yaml   what was typed
+    <run>/config_dirs.yaml     --config-dir folders the config was composed with
+    <run>/metrics.jsonl        one event per log / evaluation  train.log     the run's log
+    <run>/summary.json         RunSummary, written when training ends
+    <run>/frequent_words.json  the 100 most frequent training words (attention metrics)
+    <run>/checkpoints/{best,last}/   Hugging Face folders; last/ adds training_state.pt
+    <run>/eval_<dataset>_<split>.json  afa eval reports     job.log   a sweep job's output
+
+A folder is created once and never overwritten; every JSON file is swapped in atomically."""
 
 from __future__ import annotations
 
@@ -10,6 +19,7 @@ import os
 import shutil
 import subprocess
 import time
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -19,21 +29,246 @@ from omegaconf import DictConfig, OmegaConf
 
 from afa_cli.errors import UserError
 
-TRAINING_STATE = "training_state.pt"
-FREQUENT_WORDS = "frequent_words.json"  # the 100 most frequent training words, for attention metrics
 BEST, LAST = "best", "last"
+VALIDATION, TRAIN = "validation", "train"
 
 
-def create_run_dir(cfg: DictConfig) -> Path:
-    """outputs/<dataset>/<model>/<YYYY-MM-DD_HH-MM-SS>[_<name>]; a new folder every time."""
-    if cfg.get("run_dir"):
-        run_dir = Path(cfg.run_dir)
-        try:
-            run_dir.mkdir(parents=True, exist_ok=False)
-        except FileExistsError:
-            raise UserError(f"run_dir={run_dir} already exists; choose a new folder.") from None
-        return run_dir
-    return new_timestamped_dir(Path(cfg.output_dir) / cfg.dataset.name / cfg.model.name, cfg.name)
+@dataclass
+class Event:
+    """One line of metrics.jsonl: a training window's means or an evaluation."""
+
+    step: int
+    epoch: int
+    split: str
+    time: float
+    metrics: dict
+
+    @classmethod
+    def from_dict(cls, payload: dict) -> "Event":
+        return cls(**{f.name: payload.get(f.name) for f in fields(cls)})
+
+
+@dataclass
+class RunSummary:
+    """summary.json: what a finished run found, and what it ran on."""
+
+    dataset: str
+    model: str | None = None
+    afa_enabled: bool | None = None
+    seed: int | None = None
+    steps: int | None = None
+    best: Event | None = None       # the evaluation of checkpoints/best
+    final: Event | None = None      # the last evaluation
+    train_seconds: float | None = None
+    train_examples_per_s: float | None = None
+    processes: int = 1
+    versions: dict = field(default_factory=dict)
+    git_commit: str | None = None
+
+    @property
+    def best_metrics(self) -> dict:
+        return self.best.metrics if self.best else {}
+
+    @property
+    def final_metrics(self) -> dict:
+        return self.final.metrics if self.final else {}
+
+    @classmethod
+    def from_dict(cls, payload: dict) -> "RunSummary":
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in payload.items() if k in known}
+        for key in ("best", "final"):
+            if values.get(key) is not None:
+                values[key] = Event.from_dict(values[key])
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Run:
+    """One run folder: `Run.create(cfg)` for a new run, `Run.open(path)` for an existing one."""
+
+    CONFIG = "config.yaml"
+    OVERRIDES = "overrides.yaml"
+    CONFIG_DIRS = "config_dirs.yaml"
+    METRICS = "metrics.jsonl"
+    LOG = "train.log"
+    SUMMARY = "summary.json"
+    FREQUENT_WORDS = "frequent_words.json"
+    CHECKPOINTS = "checkpoints"
+    TRAINING_STATE = "training_state.pt"
+    JOB_LOG = "job.log"
+    # What docs/results keeps of a run: enough to label and tabulate it, no weights.
+    KEPT = (CONFIG, OVERRIDES, SUMMARY)
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+    # ---- creating and opening ------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, cfg: DictConfig) -> "Run":
+        """run_dir when set (it must not exist), else a new
+        <output_dir>/<dataset>/<model>/<YYYY-MM-DD_HH-MM-SS>[_<name>]."""
+        if cfg.get("run_dir"):
+            path = Path(cfg.run_dir)
+            try:
+                path.mkdir(parents=True, exist_ok=False)
+            except FileExistsError:
+                raise UserError(f"run_dir={path} already exists; choose a new folder.") from None
+            return cls(path)
+        return cls(new_timestamped_dir(Path(cfg.output_dir) / cfg.dataset.name / cfg.model.name,
+                                       cfg.name))
+
+    @classmethod
+    def is_run(cls, path: str | Path) -> bool:
+        return (Path(path) / cls.CONFIG).is_file()
+
+    @classmethod
+    def open(cls, path: str | Path) -> "Run":
+        if not cls.is_run(path):
+            raise UserError(f"{path} has no {cls.CONFIG}: is it an afa run folder?")
+        return cls(path)
+
+    # ---- how the run was configured ------------------------------------------------------------
+
+    def write_config(self, cfg: DictConfig, overrides: list[str],
+                     config_dirs: list[Path] = ()) -> None:
+        OmegaConf.save(cfg, self.path / self.CONFIG, resolve=True)
+        OmegaConf.save(OmegaConf.create(list(overrides)), self.path / self.OVERRIDES)
+        if config_dirs:
+            OmegaConf.save(OmegaConf.create([str(Path(d).resolve()) for d in config_dirs]),
+                           self.path / self.CONFIG_DIRS)
+
+    def config(self) -> DictConfig:
+        """The resolved config the run was trained with."""
+        return OmegaConf.load(self.path / self.CONFIG)
+
+    def overrides(self) -> list[str]:
+        path = self.path / self.OVERRIDES
+        return list(OmegaConf.load(path)) if path.is_file() else []
+
+    def config_dirs(self) -> list[Path]:
+        """The --config-dir folders the run was composed with (its search path beyond conf/)."""
+        path = self.path / self.CONFIG_DIRS
+        return [Path(p) for p in OmegaConf.load(path)] if path.is_file() else []
+
+    # ---- metrics, log, summary -----------------------------------------------------------------
+
+    def append_event(self, step: int, epoch: int, split: str, metrics: dict) -> None:
+        event = {"step": step, "epoch": epoch, "split": split, "time": time.time(),
+                 "metrics": finite(metrics)}
+        with (self.path / self.METRICS).open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(event) + "\n")
+
+    def events(self, split: str | None = None) -> list[Event]:
+        path = self.path / self.METRICS
+        if not path.is_file():
+            return []
+        with path.open(encoding="utf-8") as handle:
+            events = [Event.from_dict(json.loads(line)) for line in handle if line.strip()]
+        return [e for e in events if split is None or e.split == split]
+
+    def open_log(self) -> logging.Logger:
+        """A logger writing to train.log (appending, so a resumed run keeps its history)."""
+        logger = logging.getLogger(f"afa.run.{self.path.resolve()}")
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+        if not logger.handlers:
+            handler = logging.FileHandler(self.path / self.LOG, encoding="utf-8")
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+            logger.addHandler(handler)
+        return logger
+
+    def write_summary(self, summary: RunSummary) -> None:
+        write_json(self.path / self.SUMMARY, summary.to_dict())
+
+    @property
+    def finished(self) -> bool:
+        return (self.path / self.SUMMARY).is_file()
+
+    def summary(self) -> RunSummary | None:
+        path = self.path / self.SUMMARY
+        if not path.is_file():
+            return None
+        return RunSummary.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+    def write_frequent_words(self, words: list[str]) -> None:
+        write_json(self.path / self.FREQUENT_WORDS, {"words": words})
+
+    def frequent_words(self) -> list[str] | None:
+        path = self.path / self.FREQUENT_WORDS
+        return json.loads(path.read_text(encoding="utf-8"))["words"] if path.is_file() else None
+
+    @property
+    def job_log(self) -> Path:
+        return self.path / self.JOB_LOG
+
+    def eval_report_path(self, dataset: str, split: str) -> Path:
+        return self.path / f"eval_{dataset}_{split}.json"
+
+    def keep(self, target: Path) -> None:
+        """Copy the files docs/results keeps of a run into target."""
+        target.mkdir(parents=True, exist_ok=True)
+        for name in self.KEPT:
+            shutil.copy2(self.path / name, target / name)
+
+    # ---- checkpoints ---------------------------------------------------------------------------
+
+    def checkpoint(self, which: str) -> Path:
+        return self.path / self.CHECKPOINTS / which
+
+    def save_checkpoint(self, which: str, model, tokenizer, state: dict | None = None) -> Path:
+        """Write a Hugging Face folder (plus the training state) and swap it in atomically."""
+        target = self.checkpoint(which)
+        tmp = target.with_name(f".{which}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.save_pretrained(tmp, safe_serialization=True)
+        if not (tmp / "config.json").is_file():
+            # A LoRA model saves only its adapter; the config (labels, layers) rebuilds the rest.
+            model.config.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        if state is not None:
+            torch.save(state, tmp / self.TRAINING_STATE)
+        old = target.with_name(f".{which}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if target.exists():
+            os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+        return target
+
+    @property
+    def resumable(self) -> bool:
+        """Stopped mid-training: a training state to continue from, and no summary yet."""
+        return (self.checkpoint(LAST) / self.TRAINING_STATE).is_file() and not self.finished
+
+    def training_state(self) -> dict:
+        path = self.checkpoint(LAST) / self.TRAINING_STATE
+        if not path.is_file():
+            raise UserError(f"{self.path} has no {LAST} checkpoint with a training state to "
+                            "resume from.")
+        return torch.load(path, weights_only=False)
+
+
+def resolve(path: str | Path) -> tuple[Path, Run | None]:
+    """(checkpoint folder, its run or None) for a run folder (its best checkpoint) or a
+    checkpoint folder."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"Checkpoint {path} does not exist.")
+    if (path / "config.json").is_file():
+        parent = path.parent.parent if path.parent.name == Run.CHECKPOINTS else None
+        return path, Run(parent) if parent is not None and Run.is_run(parent) else None
+    run = Run(path)
+    if (run.checkpoint(BEST) / "config.json").is_file():
+        return run.checkpoint(BEST), run
+    raise UserError(f"{path} is neither a checkpoint folder nor a run folder with "
+                    f"{Run.CHECKPOINTS}/{BEST}.")
 
 
 def new_timestamped_dir(parent: Path, name: str | None) -> Path:
@@ -51,28 +286,6 @@ def new_timestamped_dir(parent: Path, name: str | None) -> Path:
     raise UserError(f"Could not create a new folder under {parent}.")
 
 
-def write_config(run_dir: Path, cfg: DictConfig, overrides: list[str]) -> None:
-    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-    OmegaConf.save(OmegaConf.create(list(overrides)), run_dir / "overrides.yaml")
-
-
-def read_overrides(run_dir: Path) -> list[str]:
-    path = Path(run_dir) / "overrides.yaml"
-    return list(OmegaConf.load(path)) if path.is_file() else []
-
-
-def open_log(run_dir: Path) -> logging.Logger:
-    """A logger writing to <run>/train.log (appending, so a resumed run keeps its history)."""
-    logger = logging.getLogger(f"afa.run.{run_dir.resolve()}")
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    if not logger.handlers:
-        handler = logging.FileHandler(run_dir / "train.log", encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        logger.addHandler(handler)
-    return logger
-
-
 def silent_log() -> logging.Logger:
     """The logger of a process that writes no log (every data-parallel rank but 0)."""
     logger = logging.getLogger("afa.run.silent")
@@ -82,33 +295,12 @@ def silent_log() -> logging.Logger:
     return logger
 
 
-class MetricsWriter:
-    """metrics.jsonl: one JSON object per event {step, epoch, split, time, metrics}."""
-
-    def __init__(self, run_dir: Path):
-        self.path = run_dir / "metrics.jsonl"
-
-    def write(self, step: int, epoch: int, split: str, metrics: dict) -> None:
-        event = {"step": step, "epoch": epoch, "split": split, "time": time.time(),
-                 "metrics": _finite(metrics)}
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(event) + "\n")
-
-
-def read_metrics(run_dir: Path) -> list[dict]:
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
-def _finite(value):
+def finite(value):
     """JSON has no NaN: undefined metrics are written as null."""
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_finite(v) for v in value]
+        return [finite(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -116,7 +308,7 @@ def _finite(value):
 
 def write_json(path: Path, payload: dict) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(_finite(payload), indent=2) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(finite(payload), indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
 
@@ -134,53 +326,3 @@ def environment() -> dict:
     except (OSError, subprocess.SubprocessError):
         commit = None
     return {"versions": versions, "git_commit": commit}
-
-
-# ---------------------------------------------------------------------------------------------
-# Checkpoints.
-# ---------------------------------------------------------------------------------------------
-
-def checkpoint_dir(run_dir: Path, which: str) -> Path:
-    return Path(run_dir) / "checkpoints" / which
-
-
-def save_checkpoint(run_dir: Path, which: str, model, tokenizer, state: dict | None = None) -> Path:
-    """Write a Hugging Face folder (plus the training state) and swap it in atomically."""
-    target = checkpoint_dir(run_dir, which)
-    tmp = target.with_name(f".{which}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    if not (tmp / "config.json").is_file():
-        # A LoRA model saves only its adapter; the config (labels, layers) rebuilds the rest.
-        model.config.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    if state is not None:
-        torch.save(state, tmp / TRAINING_STATE)
-    old = target.with_name(f".{which}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)
-    return target
-
-
-def load_training_state(run_dir: Path) -> dict:
-    path = checkpoint_dir(run_dir, LAST) / TRAINING_STATE
-    if not path.is_file():
-        raise UserError(f"{run_dir} has no {LAST} checkpoint with a training state to resume from.")
-    return torch.load(path, weights_only=False)
-
-
-def resolve_checkpoint(path: str | Path) -> tuple[Path, Path | None]:
-    """(checkpoint folder, run folder or None) for a run folder or a checkpoint folder."""
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"Checkpoint {path} does not exist.")
-    if (path / "config.json").is_file():
-        run_dir = path.parent.parent if path.parent.name == "checkpoints" else None
-        return path, run_dir if run_dir and (run_dir / "config.yaml").is_file() else None
-    best = checkpoint_dir(path, BEST)
-    if (best / "config.json").is_file():
-        return best, path
-    raise UserError(f"{path} is neither a checkpoint folder nor a run folder with checkpoints/best.")

@@ -19,7 +19,6 @@ from transformers import get_linear_schedule_with_warmup
 
 from afa_cli import distributed, runs
 from afa_cli.afa.method import AFA, AFAConfig, Forward
-from afa_cli.config import load_run_config
 from afa_cli.data import collate, encode, load_split, subsample, train_batches
 from afa_cli.display import TrainingDisplay
 from afa_cli.errors import UserError
@@ -67,8 +66,8 @@ def train(cfg: DictConfig, overrides: list[str], console: Console,
     alone writes the run folder."""
     resume_state = None
     if resume_dir is not None:
-        cfg = load_run_config(resume_dir)
-        resume_state = runs.load_training_state(resume_dir)
+        cfg = runs.Run.open(resume_dir).config()
+        resume_state = runs.Run(resume_dir).training_state()
     tc = cfg.train
     ctx = distributed.setup(tc.device)
     try:
@@ -107,7 +106,7 @@ def _train(cfg: DictConfig, overrides: list[str], console: Console, resume_dir: 
 
     # ---- model ----------------------------------------------------------------------------
     if resume_state is not None:
-        model, tokenizer = load_checkpoint(runs.checkpoint_dir(resume_dir, runs.LAST))
+        model, tokenizer = load_checkpoint(runs.Run(resume_dir).checkpoint(runs.LAST))
     else:
         model, tokenizer = load_pretrained(cfg.model, label_names)
     model.to(device)
@@ -149,10 +148,10 @@ def _train(cfg: DictConfig, overrides: list[str], console: Console, resume_dir: 
     progress = Progress()
     if resume_state is None:
         def new_run_dir() -> Path:
-            folder = runs.create_run_dir(cfg)
-            runs.write_config(folder, cfg, overrides)
-            runs.write_json(folder / runs.FREQUENT_WORDS, {"words": frequent})
-            return folder
+            run = runs.Run.create(cfg)
+            run.write_config(cfg, overrides)
+            run.write_frequent_words(frequent)
+            return run.path
         run_dir = ctx.on_main(new_run_dir)
     else:
         run_dir = Path(resume_dir)
@@ -171,8 +170,8 @@ def _train(cfg: DictConfig, overrides: list[str], console: Console, resume_dir: 
         torch.set_rng_state(rng_states[ctx.rank]["torch"])
         if device.type == "cuda" and rng_states[ctx.rank]["cuda"] is not None:
             torch.cuda.set_rng_state(rng_states[ctx.rank]["cuda"], device)
-    log = runs.open_log(run_dir) if ctx.is_main else runs.silent_log()
-    metrics_log = runs.MetricsWriter(run_dir) if ctx.is_main else None
+    log = runs.Run(run_dir).open_log() if ctx.is_main else runs.silent_log()
+    metrics_log = runs.Run(run_dir) if ctx.is_main else None
     log.info("%s run %s: %d train / %d validation rows from %s, %d process(es) on %s",
              "resumed" if resume_state else "new", run_dir, len(train_data), len(val_data),
              train_rows.source, ctx.world_size, device)
@@ -180,7 +179,7 @@ def _train(cfg: DictConfig, overrides: list[str], console: Console, resume_dir: 
 
     def save(which: str, state: dict | None = None) -> None:
         if ctx.is_main:
-            runs.save_checkpoint(run_dir, which, model, tokenizer, state)
+            runs.Run(run_dir).save_checkpoint(which, model, tokenizer, state)
 
     def training_state() -> dict:
         """Collective: every process's random state goes into rank 0's checkpoint."""
@@ -209,7 +208,7 @@ def _train(cfg: DictConfig, overrides: list[str], console: Console, resume_dir: 
         else:
             progress.evals_without_improvement += 1
         if metrics_log is not None:
-            metrics_log.write(progress.step, progress.epoch, "validation", metrics)
+            metrics_log.append_event(progress.step, progress.epoch, "validation", metrics)
         log.info("step %d validation %s", progress.step,
                  {k: v for k, v in metrics.items() if isinstance(v, float)})
         display.evaluation(progress.step, metrics, improved)
@@ -268,7 +267,7 @@ def _train(cfg: DictConfig, overrides: list[str], console: Console, resume_dir: 
                         means = ctx.mean({k: window_mean(v) for k, v in window.items()})
                         means["examples_per_s"] = window_examples / (time.perf_counter() - window_start)
                         if metrics_log is not None:
-                            metrics_log.write(progress.step, progress.epoch, "train", means)
+                            metrics_log.append_event(progress.step, progress.epoch, "train", means)
                         log.info("step %d train %s", progress.step, means)
                         display.log(progress.step, means)
                         entropy = means.get("attn_entropy", float("nan"))
@@ -317,23 +316,15 @@ def window_mean(values: list[float]) -> float:
     return sum(defined) / len(defined) if defined else float("nan")
 
 
-def write_summary(run_dir: Path, cfg: DictConfig, progress: Progress, processes: int) -> dict:
+def write_summary(run_dir: Path, cfg: DictConfig, progress: Progress, processes: int) -> None:
     """summary.json: best and final validation metrics, speed, seed, versions, commit."""
-    evaluations = [e for e in runs.read_metrics(run_dir) if e["split"] == "validation"]
-    best = next((e for e in evaluations if e["step"] == progress.best_step), None)
-    summary = {
-        "run_dir": str(run_dir),
-        "dataset": cfg.dataset.name,
-        "model": cfg.model.name,
-        "afa_enabled": bool(cfg.afa.enabled),
-        "seed": cfg.seed,
-        "steps": progress.step,
-        "best": best,
-        "final": evaluations[-1] if evaluations else None,
-        "train_seconds": progress.train_seconds,
-        "train_examples_per_s": progress.train_examples / max(progress.train_seconds, 1e-9),
-        "processes": processes,
-        **runs.environment(),
-    }
-    runs.write_json(run_dir / "summary.json", summary)
-    return summary
+    run = runs.Run(run_dir)
+    evaluations = run.events(runs.VALIDATION)
+    run.write_summary(runs.RunSummary(
+        dataset=cfg.dataset.name, model=cfg.model.name, afa_enabled=bool(cfg.afa.enabled),
+        seed=cfg.seed, steps=progress.step,
+        best=next((e for e in evaluations if e.step == progress.best_step), None),
+        final=evaluations[-1] if evaluations else None,
+        train_seconds=progress.train_seconds,
+        train_examples_per_s=progress.train_examples / max(progress.train_seconds, 1e-9),
+        processes=processes, **runs.environment()))

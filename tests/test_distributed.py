@@ -21,7 +21,7 @@ from safetensors.torch import load_file
 from afa_cli.afa.method import AFA, AFAConfig, Forward
 from afa_cli.distributed import Context
 from afa_cli.errors import UserError
-from afa_cli.runs import read_metrics
+from afa_cli.runs import Run
 from conftest import ROOT, TINY, needs_data, run_afa
 
 
@@ -181,7 +181,7 @@ def test_ctrl_c_under_torchrun_saves_last_and_resume_equals_uninterrupted(tmp_pa
     proc = _torchrun(*overrides, f"run_dir={interrupted}")
     deadline = time.monotonic() + 600
     while proc.poll() is None and time.monotonic() < deadline:
-        if any(e["step"] >= 5 for e in read_metrics(interrupted)):
+        if any(e.step >= 5 for e in Run(interrupted).events()):
             os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: every process gets it
             break
         time.sleep(0.05)
@@ -192,7 +192,7 @@ def test_ctrl_c_under_torchrun_saves_last_and_resume_equals_uninterrupted(tmp_pa
 
     resumed = _torchrun("--resume", str(interrupted))
     assert resumed.wait(timeout=900) == 0, resumed.communicate()[1][-3000:]
-    validation = lambda r: [e["metrics"] for e in read_metrics(r) if e["split"] == "validation"]
+    validation = lambda r: [e.metrics for e in Run(r).events() if e.split == "validation"]
     assert len(validation(straight)) == 4 and validation(straight) == validation(interrupted)
     last = lambda r: load_file(r / "checkpoints" / "last" / "model.safetensors")
     assert all(torch.equal(v, last(interrupted)[k]) for k, v in last(straight).items())

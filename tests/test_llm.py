@@ -16,7 +16,7 @@ from afa_cli.afa.masking import apply_masks
 from afa_cli.config import compose_config
 from afa_cli.data import collate, encode
 from afa_cli.errors import UserError
-from afa_cli.runs import read_metrics, save_checkpoint
+from afa_cli.runs import Run
 from conftest import TINY, needs_data, run_afa
 
 gguf = pytest.importorskip("gguf")
@@ -156,7 +156,7 @@ def test_lora_checkpoint_round_trip_even_without_the_cached_base(folder, tmp_pat
         for name, parameter in model.named_parameters():
             if parameter.requires_grad:   # as if trained: LoRA's B starts at zero
                 parameter.add_(0.05 * torch.randn_like(parameter))
-    checkpoint = save_checkpoint(tmp_path, "best", model, tokenizer)
+    checkpoint = Run(tmp_path).save_checkpoint("best", model, tokenizer)
     assert (checkpoint / "config.json").is_file() and (checkpoint / models.ADAPTER_CONFIG).is_file()
     batch = tokenizer(TEXTS, padding=True, return_tensors="pt")
     model.eval()
@@ -193,7 +193,7 @@ def test_mask_token_default_is_refused_before_any_run_folder(tmp_path, folder):
 def test_afa_trains_a_truncated_llm_and_its_lora_checkpoint_evaluates_and_inspects(tmp_path, folder):
     run = tmp_path / "run"
     run_afa("train", "model=smollm2", "afa.mask_with=unk", *TINY, "seed=1", f"run_dir={run}")
-    train_events = [e["metrics"] for e in read_metrics(run) if e["split"] == "train"]
+    train_events = [e.metrics for e in Run(run).events() if e.split == "train"]
     assert any(e.get("loss_pg") is not None for e in train_events)   # the policy gradient ran
     best = run / "checkpoints" / "best"
     assert (best / models.ADAPTER_CONFIG).is_file() and not (best / "model.safetensors").exists()

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from afa_cli.cli import app
 from afa_cli.config import compose_config, group_options
 from afa_cli.distributed import available_cores
-from afa_cli.runs import read_metrics
+from afa_cli.runs import Run
 from afa_cli.sweep.grid import check_jobs, parse, plan_sweep
 from afa_cli.sweep.launch import read_state, write_state
 from afa_cli.sweep.plot import draw_metric
@@ -302,14 +302,14 @@ def test_stopped_sweep_stops_its_jobs_and_resumes(tmp_path):
     # the job got the stop too: it saved its last checkpoint instead of running on
     assert (sweep_dir / stopped["name"] / "checkpoints" / "last").is_dir()
 
-    stopped_at = max(e["step"] for e in read_metrics(sweep_dir / stopped["name"]))
+    stopped_at = max(e.step for e in Run(sweep_dir / stopped["name"]).events())
     run_afa("sweep", "--resume", str(sweep_dir))
     state = read_state(sweep_dir)
     assert [job["status"] for job in state["jobs"]] == ["done", "done"]
     # the stopped job went on from its checkpoints/last, in its own folder
     assert not (sweep_dir / "previous_attempts").exists()
     continued = sweep_dir / stopped["name"]
-    steps = [e["step"] for e in read_metrics(continued) if e["split"] == "train"]
+    steps = [e.step for e in Run(continued).events() if e.split == "train"]
     assert steps == sorted(set(steps)) and steps[-1] > stopped_at
     assert json.loads((continued / "summary.json").read_text())["steps"] == math.ceil(600 / 16)
     log = (continued / "job.log").read_text()

@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification
 
-from afa_cli.runs import read_metrics
+from afa_cli.runs import Run
 from conftest import ROOT, TINY, needs_data, run_afa
 
 pytestmark = needs_data
@@ -36,9 +36,9 @@ def test_run_folder_is_complete(tiny_runs):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["seed"] == 1 and summary["steps"] == 19 and summary["train_examples_per_s"] > 0
     assert summary["versions"]["torch"].startswith("2.13")
-    evaluations = [e for e in read_metrics(run) if e["split"] == "validation"]
-    assert [e["step"] for e in evaluations] == [10, 19]
-    assert summary["best"]["metrics"]["accuracy"] == max(e["metrics"]["accuracy"] for e in evaluations)
+    evaluations = [e for e in Run(run).events() if e.split == "validation"]
+    assert [e.step for e in evaluations] == [10, 19]
+    assert summary["best"]["metrics"]["accuracy"] == max(e.metrics["accuracy"] for e in evaluations)
     for key in ATTENTION_METRICS:
         assert 0.0 <= summary["final"]["metrics"][key] <= 1.0
 
@@ -50,12 +50,12 @@ def test_best_checkpoint_loads_outside_afa(tiny_runs):
 
 
 def test_afa_run_logs_every_diagnostic(tiny_runs):
-    train_events = [e for e in read_metrics(tiny_runs["default"]) if e["split"] == "train"]
-    last = train_events[-1]["metrics"]
+    train_events = [e for e in Run(tiny_runs["default"]).events() if e.split == "train"]
+    last = train_events[-1].metrics
     for key in AFA_DIAGNOSTICS:
         assert last.get(key) is not None, key
     assert 0.0 <= last["d_acc_original"] <= 1.0 and last["attn_entropy"] > 0.0
-    assert "loss_pg" not in (read_metrics(tiny_runs["off"])[0]["metrics"])
+    assert "loss_pg" not in (Run(tiny_runs["off"]).events()[0].metrics)
 
 
 def test_eval_reproduces_training_validation_accuracy(tiny_runs, tmp_path):
@@ -90,7 +90,7 @@ def test_afa_with_zero_weights_trains_exactly_like_off(tiny_runs, tmp_path):
     off, zero = weights(tiny_runs["off"]), weights(run)
     assert off.keys() == zero.keys()
     assert all(torch.equal(off[k], zero[k]) for k in off)
-    losses = lambda r: [e["metrics"]["loss_cls"] for e in read_metrics(r) if e["split"] == "train"]
+    losses = lambda r: [e.metrics["loss_cls"] for e in Run(r).events() if e.split == "train"]
     assert losses(run) == losses(tiny_runs["off"])
     # ...while the policy gradient does change the model
     active = weights(tiny_runs["default"])
@@ -111,7 +111,7 @@ def test_ctrl_c_saves_last_and_resume_equals_uninterrupted(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
-        if any(e["step"] >= 30 for e in read_metrics(interrupted)):
+        if any(e.step >= 30 for e in Run(interrupted).events()):
             proc.send_signal(signal.SIGINT)
             break
         time.sleep(0.05)
@@ -127,7 +127,7 @@ def test_ctrl_c_saves_last_and_resume_equals_uninterrupted(tmp_path):
     assert a["steps"] == b["steps"] == 75
     assert a["final"]["metrics"] == b["final"]["metrics"]
     assert a["best"]["step"] == b["best"]["step"]
-    validation = lambda r: [e["metrics"] for e in read_metrics(r) if e["split"] == "validation"]
+    validation = lambda r: [e.metrics for e in Run(r).events() if e.split == "validation"]
     assert validation(straight) == validation(interrupted)
     assert all(torch.equal(v, weights(interrupted)[k]) for k, v in weights(straight).items())
 

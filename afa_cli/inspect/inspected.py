@@ -102,7 +102,8 @@ def load_inspected(paths: list[Path], dataset: str | None = None) -> list[Inspec
     """Load each run or checkpoint folder; with a dataset name, configure it for that dataset."""
     models = []
     for path in paths:
-        checkpoint, run_dir = runs.resolve_checkpoint(path)
+        checkpoint, run = runs.resolve(path)
+        run_dir = run.path if run is not None else None
         cfg = checkpoint_config(run_dir, [])
         if dataset is not None and cfg.dataset.name != dataset:
             cfg = checkpoint_config(run_dir, [f"dataset={dataset}"])

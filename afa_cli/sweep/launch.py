@@ -21,12 +21,11 @@ from rich.markup import escape
 
 from afa_cli.distributed import available_cores
 from afa_cli.errors import UserError
-from afa_cli.runs import LAST, TRAINING_STATE, checkpoint_dir, new_timestamped_dir
+from afa_cli.runs import Run, new_timestamped_dir
 from afa_cli.sweep import hydra_launch
 from afa_cli.sweep.grid import check_jobs, plan_sweep
 
 STATE_FILE = "sweep.yaml"
-JOB_LOG = "job.log"
 PREVIOUS_ATTEMPTS = "previous_attempts"
 DONE, FAILED, PENDING, RUNNING = "done", "failed", "pending", "running"
 INTERRUPTED_EXIT = 130  # afa train's exit code after Ctrl-C
@@ -120,8 +119,7 @@ def _alive(pid: int) -> bool:
 
 def can_continue(job_dir: Path) -> bool:
     """A job stopped mid-training: its folder has a training state and no summary yet."""
-    return ((checkpoint_dir(job_dir, LAST) / TRAINING_STATE).is_file()
-            and not (job_dir / "summary.json").exists())
+    return Run(job_dir).resumable
 
 
 def _move_aside(sweep_dir: Path, job: dict) -> None:
@@ -136,7 +134,7 @@ def _move_aside(sweep_dir: Path, job: dict) -> None:
     else:
         aside.mkdir()
     if stray_log.exists():
-        os.replace(stray_log, aside / JOB_LOG)
+        os.replace(stray_log, Run(aside).job_log)
 
 
 def run_unfinished(sweep_dir: Path, state: dict, parallel: int, console: Console) -> None:
@@ -224,7 +222,7 @@ def run_job(sweep_dir: Path, job: dict, threads: int, config_dir: str | None,
     job_dir = sweep_dir / job["name"]
     continuing = can_continue(job_dir)
     if continuing:  # the run's own config, threads included
-        log_path = job_dir / JOB_LOG
+        log_path = Run(job_dir).job_log
         command = [sys.executable, "-m", "afa_cli", "train", "--resume", str(job_dir.resolve())]
     else:
         # `afa train` creates run_dir itself (and refuses an existing one), so the log starts
@@ -249,14 +247,14 @@ def run_job(sweep_dir: Path, job: dict, threads: int, config_dir: str | None,
     wall_seconds = round(time.monotonic() - start + earlier, 1)
     if not continuing:
         job_dir.mkdir(exist_ok=True)
-        os.replace(log_path, job_dir / JOB_LOG)
-    done = exit_code == 0 and (job_dir / "summary.json").is_file()
+        os.replace(log_path, Run(job_dir).job_log)
+    done = exit_code == 0 and Run(job_dir).finished
     if done:
         error = None
     elif exit_code == INTERRUPTED_EXIT:  # its own advice (afa train --resume) does not apply here
         error = "interrupted; afa sweep --resume runs it again"
     else:
-        error = _last_line(job_dir / JOB_LOG) or f"exit code {exit_code}"
+        error = _last_line(Run(job_dir).job_log) or f"exit code {exit_code}"
     return {"status": DONE if done else FAILED, "exit_code": exit_code, "error": error,
             "wall_seconds": wall_seconds}
 

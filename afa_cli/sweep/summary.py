@@ -4,7 +4,6 @@ with mean ± sample std, summary.md and summary.png."""
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from afa_cli.errors import UserError
+from afa_cli.runs import Run
 from afa_cli.sweep.launch import DONE, read_state
 from afa_cli.sweep.plot import draw_metric
 
@@ -118,12 +118,9 @@ def plotted_groups(report: SweepReport) -> tuple[list[Group], str | None]:
 
 def job_row(sweep_dir: Path, job: dict, swept: list[str]) -> dict:
     """A job's swept values, status and numbers (None where it has none)."""
-    summary_path = sweep_dir / job["name"] / "summary.json"
-    summary = {}
-    if job["status"] == DONE and summary_path.is_file():
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    best = (summary.get("best") or {}).get("metrics", {})
-    final = (summary.get("final") or {}).get("metrics", {})
+    summary = Run(sweep_dir / job["name"]).summary() if job["status"] == DONE else None
+    best = summary.best_metrics if summary else {}
+    final = summary.final_metrics if summary else {}
     return {
         "job": job["name"],
         **{key: job["values"].get(key, "") for key in swept},
@@ -134,8 +131,8 @@ def job_row(sweep_dir: Path, job: dict, swept: list[str]) -> dict:
         "final_macro_f1": final.get("macro_f1"),
         # attention quality of the kept model: the best checkpoint
         **{name: best.get(name) for name in ATTENTION_METRICS},
-        "best_step": (summary.get("best") or {}).get("step"),
-        "steps": summary.get("steps"),
+        "best_step": summary.best.step if summary and summary.best else None,
+        "steps": summary.steps if summary else None,
         "wall_seconds": job.get("wall_seconds"),
         "error": job.get("error") or "",
     }

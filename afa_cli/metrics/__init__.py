@@ -1,0 +1,1 @@
+"""Metrics: the registry every table reads (registry) and the scores themselves (scoring)."""
