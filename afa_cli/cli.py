@@ -46,14 +46,15 @@ def train(
     """Fine-tune a classifier (with AFA unless afa=off); one new folder under outputs/ per run.
     Data-parallel under `torchrun --nproc_per_node N -m afa_cli train ...`."""
     from afa_cli.config import compose_config
+    from afa_cli.runs import Run
 
     overrides = overrides or []
     try:
         if resume is not None:
             if overrides:
                 raise UserError("--resume continues a run with its own config; drop the overrides.")
-            if not (resume / "config.yaml").is_file():
-                raise UserError(f"--resume {resume}: not an afa run folder (no config.yaml).")
+            if not Run.is_run(resume):
+                raise UserError(f"--resume {resume}: not an afa run folder (no {Run.CONFIG}).")
         composed = compose_config(overrides, config_dir) if resume is None else None
         if cfg:
             if composed is None:
@@ -62,12 +63,14 @@ def train(
             return
         _quiet_libraries()
         from afa_cli.distributed import launched_as_main
-        from afa_cli.train import Interrupted, train as run_training
+        from afa_cli.commands.train import train as run_training
+        from afa_cli.training.loop import Interrupted
 
         # Under torchrun, rank 0 speaks for all processes.
         speaks = launched_as_main()
         try:
-            run_dir = run_training(composed, overrides, console, resume_dir=resume)
+            run_dir = run_training(composed, overrides, console, resume_dir=resume,
+                                   config_dirs=[config_dir] if config_dir else [])
         except Interrupted as stop:
             if speaks:
                 err_console.print(str(stop), highlight=False, soft_wrap=True)
@@ -92,7 +95,7 @@ def eval_command(
     """Score a checkpoint: accuracy, macro-F1, per-class scores, confusion, attention quality."""
     try:
         _quiet_libraries()
-        from afa_cli.evaluate import evaluate_checkpoint
+        from afa_cli.commands.evaluate import evaluate_checkpoint
 
         report, out_path = evaluate_checkpoint(path, overrides or [], split, data, text_col,
                                                label_col, predictions)

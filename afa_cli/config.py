@@ -118,3 +118,16 @@ def load_run_config(run_dir: Path) -> DictConfig:
     if not path.is_file():
         raise UserError(f"{run_dir} has no config.yaml: is it an afa run folder?")
     return OmegaConf.load(path)
+
+
+def compose_for_run(run, overrides: list[str], config_dirs: list[Path] = ()) -> DictConfig:
+    """The config a run's checkpoint is read with: the run's own config.yaml, or the run's
+    overrides plus these, composed with the config folders the run was trained with (then
+    config_dirs). `run` None: a checkpoint folder outside a run, composed from overrides alone."""
+    if run is not None and not overrides:
+        return run.config()
+    dirs = [*(run.config_dirs() if run is not None else []), *config_dirs]
+    base = run.overrides() if run is not None else []
+    if len(dirs) > 1:
+        raise UserError("Several config folders: give at most one --config-dir.")
+    return compose_config(base + list(overrides), dirs[0] if dirs else None)

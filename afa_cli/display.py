@@ -6,11 +6,12 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-SHOWN = ("loss", "loss_pg", "loss_d", "attn_entropy", "examples_per_s")
+from afa_cli.metrics import registry
 
 
 def _fmt(stats: dict) -> str:
-    return " ".join(f"{k}={stats[k]:.4g}" for k in SHOWN if isinstance(stats.get(k), float))
+    return " ".join(f"{m.key}={stats[m.key]:.4g}" for m in registry.TRAINING_LINE
+                    if isinstance(stats.get(m.key), float))
 
 
 class TrainingDisplay:
@@ -25,15 +26,13 @@ class TrainingDisplay:
             self.task = self.progress.add_task("train", total=total_steps, completed=start_step,
                                                stats="")
 
-    def __enter__(self):
+    def start(self) -> None:
         if self.progress:
             self.progress.start()
-        return self
 
-    def __exit__(self, *exc):
+    def stop(self) -> None:
         if self.progress:
             self.progress.stop()
-        return False
 
     def step(self, step: int) -> None:
         if self.progress:
@@ -47,10 +46,9 @@ class TrainingDisplay:
 
     def evaluation(self, step: int, metrics: dict, improved: bool) -> None:
         mark = " (best)" if improved else ""
-        self.console.print(
-            f"step {step} validation accuracy={metrics['accuracy']:.4f} "
-            f"macro_f1={metrics['macro_f1']:.4f} lexicon_mass={metrics['lexicon_mass']:.3f} "
-            f"frequent_mass={metrics['frequent_mass']:.3f}{mark}", highlight=False, soft_wrap=True)
+        scores = " ".join(f"{m.key}={m.format(metrics.get(m.key))}" for m in registry.VALIDATION_LINE)
+        self.console.print(f"step {step} validation {scores}{mark}", highlight=False,
+                           soft_wrap=True)
 
     def warn(self, message: str) -> None:
         self.console.print(f"[yellow]warning:[/yellow] {message}")

@@ -19,6 +19,7 @@ from typing import Callable
 import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
+from afa_cli.afa.method import Forward
 from afa_cli.data import CACHE_DIR
 from afa_cli.errors import UserError
 
@@ -363,7 +364,8 @@ class AttendingClassifier:
     """A sequence classifier that also reports, per forward pass, its pooled state and one
     layer's attention row at the query position: everything AFA and inspection read."""
 
-    def __init__(self, model, layer: int = -1, head: int | None = None, precision: str = "fp32"):
+    def __init__(self, model, layer: int = -1, head: int | None = None, precision: str = "fp32",
+                 runner: torch.nn.Module | None = None):
         self.model = model
         self.recorder = AttentionRecorder(model, layer)
         self.head = head
@@ -371,10 +373,10 @@ class AttendingClassifier:
         self.bf16 = precision == "bf16"
         self.device = next(model.parameters()).device
         # What the forward passes go through: the model, or its DistributedDataParallel wrapper.
-        self.runner = model
+        self.runner = runner if runner is not None else model
 
-    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, train_mode: bool):
-        """logits [N, C], pooled [N, D], token_attention [N, T]."""
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                 train_mode: bool) -> Forward:
         self.model.train(train_mode)
         input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
         if self.query_kind == QUERY_LAST:
@@ -390,4 +392,4 @@ class AttendingClassifier:
         positions = query_positions(attention_mask, self.query_kind)
         batch = torch.arange(input_ids.shape[0], device=input_ids.device)
         pooled = out.hidden_states[-1][batch, positions]                       # [N, D]
-        return out.logits.float(), pooled, token_attention.float()
+        return Forward(out.logits.float(), pooled, token_attention.float())

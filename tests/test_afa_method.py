@@ -31,7 +31,7 @@ def batch(tiny_model):
 
 def policy(tiny_model, batch, train_mode=False):
     net = AttendingClassifier(tiny_model[0])
-    _, _, token_attention = net(batch["input_ids"], batch["attention_mask"], train_mode)
+    token_attention = net(batch["input_ids"], batch["attention_mask"], train_mode).token_attention
     return word_attention(token_attention, batch["word_ids"])
 
 
@@ -188,13 +188,14 @@ def test_discriminator_learns_to_separate_masked_copies(tiny_model):
     net = AttendingClassifier(model)
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        _, pooled, token_attention = net(full["input_ids"], full["attention_mask"], False)
+        full_out = net(full["input_ids"], full["attention_mask"], False)
+        pooled, token_attention = full_out.pooled, full_out.token_attention
         a = word_attention(token_attention, full["word_ids"])
         q = masking.mask_policy(a, full["num_words"], "uniform")
         masks = masking.sample_masks(q, masking.num_to_mask(full["num_words"], 0.3), 1, generator)
         ids, att = masking.apply_masks(full["input_ids"], full["attention_mask"], full["word_ids"],
                                        masks, "mask", tokenizer.mask_token_id)
-        _, pooled_masked, _ = net(ids, att, False)
+        pooled_masked = net(ids, att, False).pooled
     torch.manual_seed(0)
     d = Discriminator(pooled.shape[1], 64)
     opt = torch.optim.AdamW(d.parameters(), lr=1e-3)

@@ -14,7 +14,7 @@ from afa_cli.afa.attention import word_attention
 from afa_cli.cli import app
 from afa_cli.config import compose_config
 from afa_cli.data import collate, encode
-from afa_cli.evaluate import is_lexicon_word
+from afa_cli.metrics.scoring import is_lexicon_word
 from afa_cli.inspect import figure, palette
 from afa_cli.inspect.report import SCORES, UNIFORM
 from afa_cli.inspect.rollout import RolloutClassifier, attention_rollout
@@ -61,7 +61,8 @@ def trained_policy(checkpoint, texts, layer=-1, head=None):
     batch = collate(data, list(range(len(texts))), tokenizer.pad_token_id)
     net = AttendingClassifier(model, layer=layer, head=head)
     with torch.inference_mode():
-        logits, _, token_attention = net(batch["input_ids"], batch["attention_mask"], False)
+        out = net(batch["input_ids"], batch["attention_mask"], False)
+        logits, token_attention = out.logits, out.token_attention
         words = word_attention(token_attention, batch["word_ids"])
     return torch.softmax(logits, -1).numpy(), [words[i, :n].numpy()
                                                for i, n in enumerate(batch["num_words"])]
@@ -154,7 +155,8 @@ def test_rollout_classifier_reads_every_layer_up_to_the_chosen_one():
     ids, mask = batch["input_ids"], batch["attention_mask"]
     with torch.inference_mode():
         logits, _, rolled = RolloutClassifier(model, layer=1)(ids, mask, False)
-        plain_logits, _, last_layer = AttendingClassifier(model, layer=1)(ids, mask, False)
+        plain = AttendingClassifier(model, layer=1)(ids, mask, False)
+        plain_logits, last_layer = plain.logits, plain.token_attention
         attentions = model(input_ids=ids, attention_mask=mask, output_attentions=True).attentions
     torch.testing.assert_close(logits, plain_logits)
     torch.testing.assert_close(rolled, attention_rollout(list(attentions))[:, 0])

@@ -87,11 +87,13 @@ def test_padded_batch_pools_each_texts_last_real_token(full_two_layers):
     batch = collate(data, [0, 1, 2], tokenizer.pad_token_id)
     assert (batch["attention_mask"] == 0).any()
     with torch.no_grad():
-        logits, pooled, attention = net(batch["input_ids"], batch["attention_mask"], False)
+        out = net(batch["input_ids"], batch["attention_mask"], False)
+        logits, pooled, attention = out.logits, out.pooled, out.token_attention
         for row in range(3):
             alone = collate(data, [row], tokenizer.pad_token_id)
             n = alone["input_ids"].shape[1]
-            one_logits, one_pooled, one_attention = net(alone["input_ids"], alone["attention_mask"], False)
+            one = net(alone["input_ids"], alone["attention_mask"], False)
+            one_logits, one_pooled, one_attention = one.logits, one.pooled, one.token_attention
             torch.testing.assert_close(logits[row], one_logits[0], atol=1e-4, rtol=1e-4)
             torch.testing.assert_close(pooled[row], one_pooled[0], atol=1e-4, rtol=1e-4)
             torch.testing.assert_close(attention[row, :n], one_attention[0], atol=1e-5, rtol=1e-4)
@@ -114,8 +116,9 @@ def test_dropping_the_last_word_reads_the_token_before_it(full_two_layers):
         dropped = net(ids, attention_mask, False)
         expected = net(shorter["input_ids"], shorter["attention_mask"], False)
     n = shorter["input_ids"].shape[1]
-    torch.testing.assert_close(dropped[0], expected[0], atol=1e-4, rtol=1e-4)
-    torch.testing.assert_close(dropped[2][:, :n], expected[2], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(dropped.logits, expected.logits, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(dropped.token_attention[:, :n], expected.token_attention,
+                               atol=1e-5, rtol=1e-4)
 
 
 @pytest.mark.parametrize("mode", ["unk", "drop"])

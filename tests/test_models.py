@@ -111,7 +111,8 @@ def test_mpnet_attention_is_read_from_the_chosen_layer_alone(mpnet, layer):
     net = models.AttendingClassifier(model, layer=layer)
     batch = tokenizer(["a gripping , well acted film", "dull"], padding=True, return_tensors="pt")
     try:
-        logits, pooled, token_attention = net(batch["input_ids"], batch["attention_mask"], False)
+        out = net(batch["input_ids"], batch["attention_mask"], False)
+        logits, pooled, token_attention = out.logits, out.pooled, out.token_attention
     finally:
         for handle in handles:
             handle.remove()

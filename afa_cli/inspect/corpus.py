@@ -7,8 +7,8 @@ import numpy as np
 import torch
 
 from afa_cli.data import encode
-from afa_cli.evaluate import (EVAL_BATCH_SIZE, evaluate, frequent_words_for, is_lexicon_word,
-                              scored_rows)
+from afa_cli.commands.checkpoint import EVAL_BATCH_SIZE
+from afa_cli.metrics.scoring import evaluate, is_lexicon_word
 from afa_cli.inspect.inspected import AttentionSpec, InspectedModel
 from afa_cli.inspect.report import DatasetReport, Sentence, WordTotal
 from afa_cli.inspect.sentences import reading
@@ -24,12 +24,12 @@ def inspect_dataset(models: list[InspectedModel], split: str, spec: AttentionSpe
     """Every model scored on the rows `afa eval` scores the first one on (its run's config)."""
     first = models[0]
     label_names = first.label_names
-    rows = scored_rows(first.cfg, split, len(label_names))
+    rows = first.scored_rows(split)
     torch.set_num_threads(first.cfg.train.num_threads)
     metrics, predictions, frequent = [], [], []
     for model in models:
         data = encode(rows.texts, rows.labels, model.tokenizer, model.cfg.model.max_length)
-        words = frequent_words_for(model.run_dir, model.cfg.dataset, rows.texts)
+        words = model.frequent_words(rows.texts)
         scores, preds = evaluate(model.net(spec), data, rows.texts, label_names, words,
                                  EVAL_BATCH_SIZE, model.pad_id)
         metrics.append(scores)

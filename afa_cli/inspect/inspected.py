@@ -6,13 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from omegaconf import DictConfig
-
-from afa_cli import runs
+from afa_cli.commands.checkpoint import LoadedCheckpoint, load_for_scoring
 from afa_cli.errors import UserError
-from afa_cli.evaluate import checkpoint_config
 from afa_cli.inspect.rollout import RolloutClassifier
-from afa_cli.models import AttendingClassifier, load_checkpoint, num_layers, query_position_kind
+from afa_cli.models import AttendingClassifier, num_layers, query_position_kind
 
 METHODS = ("cls", "rollout")
 
@@ -48,21 +45,8 @@ class ModelInfo:
 
 
 @dataclass
-class InspectedModel:
-    checkpoint: Path
-    run_dir: Path | None
-    cfg: DictConfig
-    model: object
-    tokenizer: object
+class InspectedModel(LoadedCheckpoint):
     name: str = ""
-
-    @property
-    def label_names(self) -> list[str]:
-        return [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
-
-    @property
-    def pad_id(self) -> int:
-        return self.tokenizer.pad_token_id
 
     def layer_index(self, spec: AttentionSpec) -> int:
         """The non-negative index of the layer spec asks for; UserError when out of range."""
@@ -94,7 +78,7 @@ class InspectedModel:
             what = f"layer {layer} (0-based, of {total}), {head}"
         row = "last-token" if query_position_kind(self.model) == "last" else "first-token"
         return ModelInfo(self.name, str(self.checkpoint),
-                         bool(self.cfg.afa.enabled) if self.run_dir is not None else None,
+                         bool(self.cfg.afa.enabled) if self.run is not None else None,
                          f"{what}, {row} row", spec.method, layer, spec.head)
 
 
@@ -102,13 +86,10 @@ def load_inspected(paths: list[Path], dataset: str | None = None) -> list[Inspec
     """Load each run or checkpoint folder; with a dataset name, configure it for that dataset."""
     models = []
     for path in paths:
-        checkpoint, run = runs.resolve(path)
-        run_dir = run.path if run is not None else None
-        cfg = checkpoint_config(run_dir, [])
-        if dataset is not None and cfg.dataset.name != dataset:
-            cfg = checkpoint_config(run_dir, [f"dataset={dataset}"])
-        model, tokenizer = load_checkpoint(checkpoint)
-        models.append(InspectedModel(checkpoint, run_dir, cfg, model, tokenizer))
+        loaded = load_for_scoring(path)
+        if dataset is not None and loaded.cfg.dataset.name != dataset:
+            loaded = load_for_scoring(path, [f"dataset={dataset}"])
+        models.append(InspectedModel(**vars(loaded)))
     if any(m.label_names != models[0].label_names for m in models):
         raise UserError("The checkpoints predict different labels ("
                         + " vs ".join(", ".join(m.label_names) for m in models)
@@ -122,7 +103,7 @@ def _names(models: list[InspectedModel]) -> list[str]:
     """Short names for tables: the run's name, else baseline / AFA, else the folder name."""
     names = []
     for m in models:
-        if m.run_dir is None:
+        if m.run is None:
             names.append(m.checkpoint.name)
         else:
             names.append(m.cfg.get("name") or ("AFA" if m.cfg.afa.enabled else "baseline"))

@@ -7,6 +7,7 @@ from contextlib import ExitStack
 
 import torch
 
+from afa_cli.afa.method import Forward
 from afa_cli.models import AttendingClassifier, AttentionRecorder, query_positions
 
 
@@ -33,14 +34,14 @@ class RolloutClassifier:
         self.net = AttendingClassifier(model, layer=layer)
         self.earlier = [AttentionRecorder(model, earlier) for earlier in range(layer)]
 
-    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, train_mode: bool):
-        """logits [N, C], pooled [N, D], token_attention [N, T]."""
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                 train_mode: bool) -> Forward:
         with ExitStack() as stack:
             for recorder in self.earlier:
                 stack.enter_context(recorder)
-            logits, pooled, _ = self.net(input_ids, attention_mask, train_mode)
+            out = self.net(input_ids, attention_mask, train_mode)
         layers = [recorder.weights for recorder in self.earlier] + [self.net.recorder.weights]
         rollout = attention_rollout(layers)                                    # [N, T, T]
         positions = query_positions(attention_mask, self.net.query_kind)
         batch = torch.arange(input_ids.shape[0], device=input_ids.device)
-        return logits, pooled, rollout[batch, positions].float()
+        return Forward(out.logits, out.pooled, rollout[batch, positions].float())

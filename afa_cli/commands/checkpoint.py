@@ -1,0 +1,64 @@
+"""Loading a checkpoint to score or inspect it, with the config it is read with: the one service
+`afa eval` and `afa inspect-attention` share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from afa_cli import runs
+from afa_cli.config import compose_for_run
+from afa_cli.data import Split, load_split, subsample
+from afa_cli.errors import UserError
+from afa_cli.lexicon import frequent_words
+from afa_cli.models import load_checkpoint
+
+EVAL_BATCH_SIZE = 64
+
+
+@dataclass
+class LoadedCheckpoint:
+    checkpoint: Path
+    run: runs.Run | None    # None for a checkpoint folder outside a run
+    cfg: DictConfig
+    model: object
+    tokenizer: object
+
+    @property
+    def label_names(self) -> list[str]:
+        return [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
+
+    @property
+    def pad_id(self) -> int:
+        return self.tokenizer.pad_token_id
+
+    def scored_rows(self, split: str) -> Split:
+        """The rows of a split of cfg.dataset this checkpoint is scored on."""
+        if self.cfg.dataset.num_labels != len(self.label_names):
+            raise UserError(f"dataset={self.cfg.dataset.name} has {self.cfg.dataset.num_labels} "
+                            f"labels but the checkpoint predicts {len(self.label_names)}.")
+        return subsample(load_split(self.cfg.dataset, split), self.cfg.train.max_eval_samples,
+                         self.cfg.dataset.split_seed)
+
+    def frequent_words(self, fallback_texts: list[str]) -> list[str]:
+        """The run's own frequent-word list (from its training rows) when there is one, else
+        that of the dataset's training split, else that of the scored texts."""
+        words = self.run.frequent_words() if self.run is not None else None
+        if words is not None:
+            return words
+        try:
+            return frequent_words(load_split(self.cfg.dataset, "train").texts)
+        except UserError:
+            return frequent_words(fallback_texts)
+
+
+def load_for_scoring(path: str | Path, overrides: list[str] = (),
+                     config_dirs: list[Path] = ()) -> LoadedCheckpoint:
+    """A run folder (its best checkpoint) or a checkpoint folder, and its config: the run's own,
+    or the run's overrides plus these, composed with the run's config folders."""
+    checkpoint, run = runs.resolve(path)
+    cfg = compose_for_run(run, list(overrides), list(config_dirs))
+    model, tokenizer = load_checkpoint(checkpoint)
+    return LoadedCheckpoint(checkpoint, run, cfg, model, tokenizer)

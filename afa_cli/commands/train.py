@@ -1,0 +1,34 @@
+"""`afa train`: a new run from a composed config, or the continuation of a stopped one. Under
+torchrun every process calls `train`; rank 0 alone writes the run folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig
+from rich.console import Console
+
+from afa_cli import distributed
+from afa_cli.errors import UserError
+from afa_cli.runs import Run
+from afa_cli.training.loop import Interrupted
+from afa_cli.training.setup import build_trainer
+
+
+def train(cfg: DictConfig | None, overrides: list[str], console: Console,
+          resume_dir: Path | None = None, config_dirs: list[Path] = ()) -> Path:
+    """Train one run (a new one from cfg, or continue resume_dir); returns its folder."""
+    resume = Run.open(resume_dir) if resume_dir is not None else None
+    if resume is not None:
+        cfg = resume.config()
+    ctx = distributed.setup(cfg.train.device)
+    try:
+        trainer = build_trainer(cfg, overrides, list(config_dirs),
+                                console if ctx.is_main else Console(quiet=True), resume, ctx)
+        run_dir = trainer.run()
+    except (Interrupted, UserError):
+        ctx.close()  # every process raises these together
+        raise
+    # Any other error leaves the process group to the launcher, which stops the other processes.
+    ctx.close()
+    return run_dir

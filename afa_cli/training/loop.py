@@ -1,0 +1,138 @@
+"""The training loop, top to bottom: `Trainer.run` steps, logs, evaluates, checkpoints and stops;
+`Trainer.train_step` is one optimizer step. training/setup.py builds a Trainer; the method's math
+lives in afa_cli.afa, and this file only calls it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig
+from rich.console import Console
+
+from afa_cli import distributed
+from afa_cli.data import Encoded, collate, train_batches
+from afa_cli.metrics import registry
+from afa_cli.models import AttendingClassifier
+from afa_cli.runs import LAST, Run, RunSummary, VALIDATION, environment
+from afa_cli.training.signals import StopSignals
+from afa_cli.training.sinks import Sinks
+from afa_cli.training.state import TrainingState
+from afa_cli.training.validation import Validator
+from afa_cli.training.window import MetricsWindow
+
+
+class Interrupted(Exception):
+    """A stop signal during training: checkpoints/last is saved and the run can be resumed."""
+
+    def __init__(self, run_dir: Path, step: int, processes: int):
+        command = "afa train" if processes == 1 else \
+            f"torchrun --nproc_per_node {processes} -m afa_cli train"
+        super().__init__(f"Interrupted at step {step}; checkpoints/last saved. "
+                         f"Resume with: {command} --resume {run_dir}")
+        self.run_dir = run_dir
+
+
+class Trainer:
+    def __init__(self, cfg: DictConfig, ctx: distributed.Context, run: Run, log: logging.Logger,
+                 model, tokenizer, net: AttendingClassifier, train_data: Encoded,
+                 state: TrainingState, sinks: Sinks, validator: Validator, window: MetricsWindow):
+        self.cfg, self.tc, self.ctx, self.folder, self.log = cfg, cfg.train, ctx, run, log
+        self.model, self.tokenizer, self.net, self.train_data = model, tokenizer, net, train_data
+        self.state, self.progress, self.afa = state, state.progress, state.afa
+        self.sinks, self.validator, self.window = sinks, validator, window
+
+    def run(self) -> Path:
+        tc, progress = self.tc, self.progress
+        with StopSignals() as stop, self.sinks:
+            while progress.epoch < tc.epochs and not progress.done:
+                batches = train_batches(self.train_data.lengths(), tc.batch_size, self.cfg.seed,
+                                        progress.epoch, tc.length_group_pool)
+                while progress.batch_in_epoch < len(batches):
+                    global_batch = batches[progress.batch_in_epoch]
+                    start = time.perf_counter()
+                    stats = self.train_step(self.ctx.shard(global_batch))
+                    progress.advance(len(global_batch), time.perf_counter() - start)
+                    self.window.add(stats, len(global_batch))
+                    self.sinks.step(progress.step)
+                    if progress.step % tc.log_every == 0:
+                        self.log_window()
+                    if progress.step % tc.eval_every == 0:
+                        self.validator()
+                    if self.validator.out_of_patience:
+                        break
+                    if self.ctx.any(stop.requested):
+                        self.interrupt()
+                if self.validator.out_of_patience:
+                    self.log.info("early stop at step %d: %d evaluations without improvement",
+                                  progress.step, progress.evals_without_improvement)
+                    progress.done = True
+                elif progress.step % tc.eval_every != 0:
+                    self.validator()  # epoch end, unless that step was just evaluated
+                progress.next_epoch()
+        return self.finish()
+
+    def train_step(self, rows: list[int]) -> dict[str, float]:
+        """One optimizer step on this process's rows of a global batch; the step's statistics."""
+        batch = {k: v.to(self.ctx.device) for k, v in
+                 collate(self.train_data, rows, self.tokenizer.pad_token_id).items()}
+        original = self.net(batch["input_ids"], batch["attention_mask"], True)
+        loss_cls = F.cross_entropy(original.logits, batch["labels"])           # [] mean over B
+        loss, stats = loss_cls, {}
+        if self.afa is not None:
+            afa_loss, stats = self.afa.target_loss(self.net, batch, original, self.progress.step)
+            if afa_loss is not None:
+                loss = loss + afa_loss
+        optimizer, scheduler = self.state.optimizer, self.state.scheduler
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        if self.afa is not None:
+            stats.update(self.afa.update_discriminator())
+        stats.update({registry.LOSS.key: loss.item(), registry.LOSS_CLS.key: loss_cls.item(),
+                      registry.LR.key: scheduler.get_last_lr()[0]})
+        return stats
+
+    def log_window(self) -> None:
+        means, warning = self.window.close(self.ctx)
+        self.sinks.train(self.progress.step, self.progress.epoch, means)
+        if warning:
+            self.sinks.warn(warning)
+
+    def save_last(self) -> None:
+        state = self.state.state_dict()  # collective: every process takes part
+        if self.ctx.is_main:
+            self.folder.save_checkpoint(LAST, self.model, self.tokenizer, state)
+
+    def interrupt(self) -> None:
+        self.save_last()
+        self.log.info("interrupted at step %d", self.progress.step)
+        raise Interrupted(self.folder.path, self.progress.step, self.ctx.world_size)
+
+    def finish(self) -> Path:
+        progress = self.progress
+        progress.done = True
+        self.save_last()
+        if self.ctx.is_main:
+            self.folder.write_summary(self.summary())
+        self.log.info("finished: best validation accuracy %.4f at step %d",
+                      progress.best_accuracy, progress.best_step)
+        return self.folder.path
+
+    def summary(self) -> RunSummary:
+        """Best and final validation metrics, speed, seed, versions, commit."""
+        progress, cfg = self.progress, self.cfg
+        evaluations = self.folder.events(VALIDATION)
+        return RunSummary(
+            dataset=cfg.dataset.name, model=cfg.model.name, afa_enabled=bool(cfg.afa.enabled),
+            seed=cfg.seed, steps=progress.step,
+            best=next((e for e in evaluations if e.step == progress.best_step), None),
+            final=evaluations[-1] if evaluations else None,
+            train_seconds=progress.train_seconds,
+            train_examples_per_s=progress.train_examples / max(progress.train_seconds, 1e-9),
+            processes=self.ctx.world_size, **environment())

@@ -1,0 +1,117 @@
+"""Everything a run needs before its first step, in the order that makes runs reproducible:
+seed, data, model, optimizer and schedule, AFA, the run folder (or the state to resume)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import fields
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+from rich.console import Console
+from transformers import get_linear_schedule_with_warmup
+
+from afa_cli import distributed
+from afa_cli.afa.method import AFA, AFAConfig
+from afa_cli.data import encode, load_split, subsample
+from afa_cli.errors import UserError
+from afa_cli.lexicon import frequent_words
+from afa_cli.models import AttendingClassifier, load_checkpoint, load_pretrained
+from afa_cli.runs import BEST, LAST, Run, silent_log
+from afa_cli.training.loop import Trainer
+from afa_cli.training.sinks import run_sinks
+from afa_cli.training.state import Progress, TrainingState, seed_everything
+from afa_cli.training.validation import Validator
+from afa_cli.training.window import MetricsWindow
+
+
+def afa_config(cfg: DictConfig) -> AFAConfig:
+    return AFAConfig(**{f.name: cfg.afa[f.name] for f in fields(AFAConfig)})
+
+
+def optimizer_and_schedule(model: torch.nn.Module, tc: DictConfig, total_steps: int):
+    trainable = [p for p in model.parameters() if p.requires_grad]  # LoRA freezes the backbone
+    no_decay = [p for p in trainable if p.ndim < 2]                  # biases and norms
+    decay = [p for p in trainable if p.ndim >= 2]
+    # fused: one kernel per step for all parameters (13% more examples/s in a one-thread step here)
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": tc.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=tc.lr, fused=True)
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, int(tc.warmup_ratio * total_steps), total_steps)
+    return optimizer, scheduler
+
+
+def build_afa(cfg: DictConfig, model, tokenizer, ctx: distributed.Context) -> AFA | None:
+    if not cfg.afa.enabled:
+        return None
+    replacement = {"mask": tokenizer.mask_token_id, "unk": tokenizer.unk_token_id,
+                   "drop": None}[cfg.afa.mask_with]
+    if cfg.afa.mask_with != "drop" and replacement is None:
+        raise UserError(f"The tokenizer has no {cfg.afa.mask_with} token; "
+                        "set afa.mask_with=unk or afa.mask_with=drop.")
+    return AFA(afa_config(cfg), model.config.hidden_size, replacement, cfg.seed, ctx.device,
+               ctx.gather_rows, ctx.rank)
+
+
+def build_trainer(cfg: DictConfig, overrides: list[str], config_dirs: list[Path],
+                  console: Console, resume: Run | None, ctx: distributed.Context) -> Trainer:
+    tc, device = cfg.train, ctx.device
+    # Each process draws its own dropout; DDP starts every process from rank 0's weights.
+    seed_everything(cfg.seed + ctx.rank)
+    # Processes sharing a CPU split its cores rather than oversubscribe them.
+    torch.set_num_threads(tc.num_threads if device.type == "cuda" else max(1, min(
+        tc.num_threads, distributed.available_cores() // ctx.local_world_size)))
+
+    label_names = list(cfg.dataset.label_names)
+    train_rows = subsample(load_split(cfg.dataset, "train"), tc.max_train_samples,
+                           cfg.dataset.split_seed)
+    val_rows = subsample(load_split(cfg.dataset, "validation"), tc.max_eval_samples,
+                         cfg.dataset.split_seed)
+
+    if resume is not None:
+        model, tokenizer = load_checkpoint(resume.checkpoint(LAST))
+    else:
+        model, tokenizer = load_pretrained(cfg.model, label_names)
+    model.to(device)
+    train_data = encode(train_rows.texts, train_rows.labels, tokenizer, cfg.model.max_length)
+    val_data = encode(val_rows.texts, val_rows.labels, tokenizer, cfg.model.max_length)
+    frequent = frequent_words(train_rows.texts)
+    net = AttendingClassifier(model, layer=cfg.afa.layer, precision=tc.precision,
+                              runner=ctx.wrap(model))
+
+    # train.batch_size is the global batch: each of the world_size processes takes a share.
+    total_steps = math.ceil(len(train_data) / tc.batch_size) * tc.epochs
+    optimizer, scheduler = optimizer_and_schedule(model, tc, total_steps)
+    afa = build_afa(cfg, model, tokenizer, ctx)
+
+    state = TrainingState(Progress(), optimizer, scheduler, afa, ctx)
+    if resume is None:
+        run = Run(ctx.on_main(lambda: new_run(cfg, overrides, config_dirs, frequent).path))
+    else:
+        run = resume
+        state.load_state_dict(resume.training_state(), str(resume.path))
+    log = run.open_log() if ctx.is_main else silent_log()
+    log.info("%s run %s: %d train / %d validation rows from %s, %d process(es) on %s",
+             "resumed" if resume else "new", run.path, len(train_data), len(val_data),
+             train_rows.source, ctx.world_size, device)
+    console.print(f"run folder: {run.path}")
+
+    sinks = run_sinks(ctx, run, log, console, total_steps, state.progress.step)
+
+    def save_best() -> None:
+        if ctx.is_main:
+            run.save_checkpoint(BEST, model, tokenizer)
+
+    validator = Validator(net, val_data, val_rows.texts, label_names, frequent, tc.batch_size * 2,
+                          tokenizer.pad_token_id, tc.patience, state.progress, save_best, sinks, ctx)
+    return Trainer(cfg, ctx, run, log, model, tokenizer, net, train_data, state, sinks, validator,
+                   MetricsWindow(cfg.afa.collapse_entropy))
+
+
+def new_run(cfg: DictConfig, overrides: list[str], config_dirs: list[Path],
+            frequent: list[str]) -> Run:
+    run = Run.create(cfg)
+    run.write_config(cfg, overrides, config_dirs)
+    run.write_frequent_words(frequent)
+    return run

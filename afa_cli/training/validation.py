@@ -1,0 +1,51 @@
+"""The validation schedule's bookkeeping: score the validation split, keep the best checkpoint,
+count evaluations without improvement."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from afa_cli import distributed
+from afa_cli.data import Encoded
+from afa_cli.metrics import registry
+from afa_cli.metrics.scoring import evaluate
+from afa_cli.models import AttendingClassifier
+from afa_cli.training.sinks import MetricSink
+from afa_cli.training.state import Progress
+
+
+class Validator:
+    def __init__(self, net: AttendingClassifier, data: Encoded, texts: list[str],
+                 label_names: list[str], frequent: list[str], batch_size: int, pad_id: int,
+                 patience: int | None, progress: Progress, save_best: Callable[[], None],
+                 sink: MetricSink, ctx: distributed.Context):
+        self.net, self.data, self.texts = net, data, texts
+        self.label_names, self.frequent = label_names, frequent
+        self.batch_size, self.pad_id = batch_size, pad_id
+        self.patience = patience
+        self.progress = progress
+        self.save_best = save_best
+        self.sink = sink
+        self.ctx = ctx
+
+    def __call__(self) -> dict:
+        """Evaluate now. Every process scores a share and all of them get the same metrics, so
+        they agree on the best step and on early stopping."""
+        progress = self.progress
+        metrics, _ = evaluate(self.net, self.data, self.texts, self.label_names, self.frequent,
+                              self.batch_size, self.pad_id, self.ctx)
+        accuracy = metrics[registry.ACCURACY.key]
+        improved = accuracy > progress.best_accuracy
+        if improved:
+            progress.best_accuracy, progress.best_step = accuracy, progress.step
+            progress.evals_without_improvement = 0
+            self.save_best()
+        else:
+            progress.evals_without_improvement += 1
+        self.sink.validation(progress.step, progress.epoch, metrics, improved)
+        return metrics
+
+    @property
+    def out_of_patience(self) -> bool:
+        return (self.patience is not None
+                and self.progress.evals_without_improvement >= self.patience)
