@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from afa_cli.errors import UserError
+from afa_cli.metrics import registry
+from afa_cli.metrics.registry import ACCURACY, BEST, at
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Experiment runner for AFA (Adversarial Feedback for Attention).")
@@ -155,9 +157,8 @@ def print_report(report: dict) -> None:
     summary = Table(title="scores")
     summary.add_column("metric")
     summary.add_column("value", justify="right")
-    for key in ("accuracy", "macro_f1", "lexicon_mass", "lexicon_mass_uniform", "frequent_mass",
-                "frequent_mass_uniform", "lexicon_precision@5", "attn_entropy"):
-        summary.add_row(key, f"{metrics[key]:.4f}")
+    for metric in registry.with_uniform_references(registry.SCORES):
+        summary.add_row(metric.key, metric.format(metrics[metric.key]))
     console.print(summary)
     per_class = Table(title="per class")
     for column in ("class", "precision", "recall", "f1", "support"):
@@ -191,7 +192,7 @@ def sweep(
                                           help="Run a sweep folder's unfinished and failed jobs."),
     summarize: Optional[Path] = typer.Option(None, "--summarize",
                                              help="Only (re)write a sweep folder's summary."),
-    metric: str = typer.Option("best_accuracy", "--metric", help="The metric summary.png plots."),
+    metric: str = typer.Option(at(BEST, ACCURACY), "--metric", help="The metric summary.png plots."),
 ) -> None:
     """Run a grid of trainings, one process and run folder per job, then summarize them."""
     from afa_cli.sweep import STD_NOTE, SweepInterrupted, sweep as run_sweep

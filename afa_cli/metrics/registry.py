@@ -22,11 +22,12 @@ class Metric:
     digits: int = 4
     uniform: str | None = None        # the key of this metric's value under uniform attention
 
-    def format(self, value: float | None, digits: int | None = None) -> str:
-        """A value for tables: undefined values (no sentence of two words) read n/a."""
+    def format(self, value: float | None, digits: int | None = None, signed: bool = False) -> str:
+        """A value for tables: undefined values (no sentence of two words) read n/a; `signed`
+        for a change, which shows its + too."""
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return "n/a"
-        return f"{value:.{self.digits if digits is None else digits}f}"
+        return f"{value:{'+' if signed else ''}.{self.digits if digits is None else digits}f}"
 
 
 # ---- classification ----------------------------------------------------------------------------
@@ -112,3 +113,14 @@ def is_known(key: str) -> bool:
 def uniform_value(metrics: dict, metric: Metric) -> float | None:
     """metric's value under uniform attention in these scores, None where it has none."""
     return metrics.get(metric.uniform) if metric.uniform else None
+
+
+def with_uniform_references(metrics: tuple[Metric, ...]) -> list[Metric]:
+    """The metrics, each uniform reference right after the first metric that refers to it."""
+    shown: list[Metric] = []
+    for metric in metrics:
+        shown.append(metric)
+        reference = get(metric.uniform) if metric.uniform else None
+        if reference is not None and reference not in shown:
+            shown.append(reference)
+    return shown
