@@ -1,0 +1,119 @@
+"""The run folder's owner: creating, opening, every file it names, resolving checkpoints."""
+
+import json
+import math
+
+import pytest
+from omegaconf import OmegaConf
+
+from afa_cli.errors import UserError
+from afa_cli.runs import BEST, LAST, Event, Run, RunSummary, resolve
+
+
+def cfg(**top):
+    return OmegaConf.create({"run_dir": None, "output_dir": "out", "name": None,
+                             "dataset": {"name": "sst2"}, "model": {"name": "minilm"}, **top})
+
+
+def fake_checkpoint(folder):
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    return folder
+
+
+def test_create_names_a_new_folder_every_time_and_never_reuses_run_dir(tmp_path):
+    first = Run.create(cfg(output_dir=str(tmp_path)))
+    second = Run.create(cfg(output_dir=str(tmp_path), name="again"))
+    assert first.path != second.path and first.path.parent == tmp_path / "sst2" / "minilm"
+    assert second.path.name.endswith("_again")
+    fixed = Run.create(cfg(run_dir=str(tmp_path / "fixed")))
+    assert fixed.path.is_dir()
+    with pytest.raises(UserError, match="already exists"):
+        Run.create(cfg(run_dir=str(tmp_path / "fixed")))
+
+
+def test_config_overrides_and_config_dirs_round_trip(tmp_path):
+    run = Run(tmp_path)
+    assert not Run.is_run(tmp_path) and run.overrides() == [] and run.config_dirs() == []
+    with pytest.raises(UserError, match="is it an afa run folder"):
+        Run.open(tmp_path)
+    run.write_config(cfg(seed=3), ["seed=3", "afa=mine"], [tmp_path / "my_conf"])
+    opened = Run.open(tmp_path)
+    assert opened.config().seed == 3
+    assert opened.overrides() == ["seed=3", "afa=mine"]
+    assert opened.config_dirs() == [(tmp_path / "my_conf").resolve()]
+
+
+def test_events_append_in_order_with_nan_as_null(tmp_path):
+    run = Run(tmp_path)
+    assert run.events() == []
+    run.append_event(5, 0, "train", {"loss": 0.5, "loss_pg": float("nan")})
+    run.append_event(10, 0, "validation", {"accuracy": 0.8})
+    assert [e.step for e in run.events()] == [5, 10]
+    assert run.events("train")[0].metrics == {"loss": 0.5, "loss_pg": None}
+    assert [e.metrics for e in run.events("validation")] == [{"accuracy": 0.8}]
+    line = (tmp_path / Run.METRICS).read_text().splitlines()[0]
+    assert "NaN" not in line and json.loads(line)["split"] == "train"
+
+
+def test_summary_round_trips_and_reads_earlier_layouts(tmp_path):
+    run = Run(tmp_path)
+    assert run.summary() is None and not run.finished
+    best = Event(10, 0, "validation", 1.0, {"accuracy": 0.9})
+    run.write_summary(RunSummary(dataset="sst2", seed=1, steps=19, best=best, final=best,
+                                 train_seconds=math.nan))
+    summary = run.summary()
+    assert run.finished and summary.best_metrics == {"accuracy": 0.9} and summary.steps == 19
+    assert summary.train_seconds is None  # JSON has no NaN
+    # written before RunSummary existed: an absolute run_dir, fewer keys
+    (tmp_path / Run.SUMMARY).write_text(json.dumps(
+        {"run_dir": "/elsewhere/run", "dataset": "mr", "best": {"step": 3, "metrics": {"accuracy": 1}}}))
+    old = run.summary()
+    assert old.dataset == "mr" and old.best.step == 3 and old.final is None and old.final_metrics == {}
+
+
+def test_frequent_words_and_eval_reports(tmp_path):
+    run = Run(tmp_path)
+    assert run.frequent_words() is None
+    run.write_frequent_words(["the", ","])
+    assert run.frequent_words() == ["the", ","]
+    assert run.eval_report_path("mr", "validation") == tmp_path / "eval_mr_validation.json"
+
+
+def test_resolve_a_run_its_checkpoints_and_a_loose_checkpoint(tmp_path):
+    run = Run(tmp_path / "run")
+    run.path.mkdir()
+    run.write_config(cfg(), [])
+    fake_checkpoint(run.checkpoint(BEST))
+    fake_checkpoint(run.checkpoint(LAST))
+    checkpoint, owner = resolve(run.path)
+    assert checkpoint == run.checkpoint(BEST) and owner.path == run.path
+    checkpoint, owner = resolve(run.checkpoint(LAST))
+    assert checkpoint == run.checkpoint(LAST) and owner.path == run.path
+    loose = fake_checkpoint(tmp_path / "loose")
+    assert resolve(loose) == (loose, None)
+    with pytest.raises(UserError, match="does not exist"):
+        resolve(tmp_path / "missing")
+    with pytest.raises(UserError, match="neither a checkpoint folder nor a run folder"):
+        resolve(tmp_path)
+
+
+def test_resumable_means_a_training_state_and_no_summary(tmp_path):
+    run = Run(tmp_path)
+    assert not run.resumable
+    with pytest.raises(UserError, match="no last checkpoint"):
+        run.training_state()
+    fake_checkpoint(run.checkpoint(LAST))
+    (run.checkpoint(LAST) / Run.TRAINING_STATE).write_bytes(b"")
+    assert run.resumable
+    run.write_summary(RunSummary(dataset="sst2"))
+    assert not run.resumable
+
+
+def test_keep_copies_what_results_keep(tmp_path):
+    run = Run(tmp_path / "run")
+    run.path.mkdir()
+    run.write_config(cfg(), ["seed=1"])
+    run.write_summary(RunSummary(dataset="sst2"))
+    run.keep(tmp_path / "kept")
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == sorted(Run.KEPT)

@@ -1,0 +1,92 @@
+"""The training loop's parts on their own: progress, the logging window, validation
+bookkeeping, sinks and stop signals."""
+
+import math
+import os
+import signal
+
+import pytest
+
+from afa_cli.distributed import ONE_PROCESS
+from afa_cli.training import validation
+from afa_cli.training.signals import StopSignals
+from afa_cli.training.sinks import MetricSink, Sinks
+from afa_cli.training.state import Progress
+from afa_cli.training.validation import Validator
+from afa_cli.training.window import MetricsWindow, window_mean
+
+
+def test_progress_advances_and_turns_epochs():
+    progress = Progress()
+    progress.advance(16, 0.5)
+    progress.advance(8, 0.25)
+    assert (progress.step, progress.batch_in_epoch, progress.train_examples) == (2, 2, 24)
+    assert progress.train_seconds == 0.75
+    progress.next_epoch()
+    assert (progress.epoch, progress.batch_in_epoch, progress.step) == (1, 0, 2)
+
+
+def test_window_means_ignore_undefined_steps_and_warn_on_collapse():
+    assert math.isnan(window_mean([math.nan]))
+    window = MetricsWindow(collapse_entropy=0.2)
+    window.add({"loss": 1.0, "attn_entropy": 0.1, "loss_pg": math.nan}, 16)
+    window.add({"loss": 0.5, "attn_entropy": 0.2, "loss_pg": 2.0}, 16)
+    means, warning = window.close(ONE_PROCESS)
+    assert means["loss"] == 0.75 and means["loss_pg"] == 2.0 and means["examples_per_s"] > 0
+    assert warning.startswith("attention collapsing: normalised entropy 0.150 < 0.2")
+    window.add({"loss": 1.0, "attn_entropy": 0.9}, 16)
+    means, warning = window.close(ONE_PROCESS)
+    assert means["loss"] == 1.0 and warning is None  # a new window
+
+
+class Recorder(MetricSink):
+    def __init__(self, calls, name):
+        self.calls, self.name = calls, name
+
+    def open(self):
+        self.calls.append((self.name, "open"))
+
+    def validation(self, step, epoch, metrics, improved):
+        self.calls.append((self.name, step, improved))
+
+    def close(self):
+        self.calls.append((self.name, "close"))
+
+
+def test_validator_keeps_the_best_and_counts_patience(monkeypatch):
+    accuracies = iter([0.5, 0.7, 0.6, 0.7, 0.9])
+    monkeypatch.setattr(validation, "evaluate",
+                        lambda *args: ({"accuracy": next(accuracies)}, None))
+    progress, saved, calls = Progress(), [], []
+    validator = Validator(None, None, [], [], [], 8, 0, patience=2, progress=progress,
+                          save_best=lambda: saved.append(progress.step),
+                          sink=Recorder(calls, "sink"), ctx=ONE_PROCESS)
+    for step in (0, 10, 20, 30):  # step 0 too: evaluating before training is allowed
+        progress.step = step
+        validator()
+    assert saved == [0, 10] and progress.best_step == 10 and progress.best_accuracy == 0.7
+    assert validator.out_of_patience  # 0.6 and an equal 0.7 are not improvements
+    assert calls == [("sink", 0, True), ("sink", 10, True), ("sink", 20, False), ("sink", 30, False)]
+    progress.step = 40
+    validator()
+    assert not validator.out_of_patience and saved[-1] == 40
+
+
+def test_sinks_are_called_in_order_and_closed_on_errors():
+    calls = []
+    with pytest.raises(RuntimeError):
+        with Sinks([Recorder(calls, "a"), Recorder(calls, "b")]) as sinks:
+            sinks.validation(3, 0, {}, False)
+            raise RuntimeError
+    assert calls == [("a", "open"), ("b", "open"), ("a", 3, False), ("b", 3, False),
+                     ("a", "close"), ("b", "close")]
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_stop_signals_are_requests_and_handlers_come_back(stop_signal):
+    before = signal.getsignal(stop_signal)
+    with StopSignals() as stop:
+        assert not stop.requested
+        os.kill(os.getpid(), stop_signal)
+        assert stop.requested
+    assert signal.getsignal(stop_signal) == before
