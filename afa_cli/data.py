@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from afa_cli.errors import UserError
+from afa_cli.paths import shown_path
 
 FILE_SUFFIXES = (".tsv", ".csv", ".jsonl")
 CACHE_DIR = Path(os.environ.get("AFA_CACHE_DIR", Path.home() / ".cache" / "afa"))
@@ -154,7 +155,7 @@ def read_labelled_file(path: Path, text_col: str, label_col: str, label_names) -
             )
     texts = [str(r.get(text_col) or "").strip() for _, r in records]
     labels = _labels([r.get(label_col) for _, r in records], label_names)
-    rows = Split(texts, labels, str(path))
+    rows = Split(texts, labels, shown_path(path))
     check_rows(rows, [line for line, _ in records])
     return rows
 

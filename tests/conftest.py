@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
+from filelock import FileLock
+
+from afa_cli.runs import Run
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = os.environ.get("AFA_DATA_DIR")
@@ -38,15 +43,32 @@ def only_run_dir(output_dir: Path) -> Path:
     return runs[0]
 
 
+# Under pytest-xdist (make test: two worker processes) each worker is a session of its own; the
+# tiny runs are trained once for all of them, into the folder the workers share.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if WORKER:
+    torch.set_num_threads(1)  # two workers share two cores
+TINY_RUNS = ("off", "default")
+
+
+def _shared_tmp(tmp_path_factory) -> Path:
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if WORKER else base
+
+
 @pytest.fixture(scope="session")
 def tiny_runs(tmp_path_factory) -> dict[str, Path]:
     """Two finished runs of the same seed: plain fine-tuning and AFA."""
     if not HAS_DATA:
         pytest.skip("AFA_DATA_DIR with sst2/ not set")
-    out = tmp_path_factory.mktemp("tiny_runs")
-    runs = {}
-    for afa in ("off", "default"):
+    out = _shared_tmp(tmp_path_factory) / "tiny_runs"
+    out.mkdir(exist_ok=True)
+    # The second worker asks for the runs in the other order, so that two workers train one each.
+    order = TINY_RUNS[::-1] if WORKER and WORKER[-1] in "13579" else TINY_RUNS
+    for afa in order:
         run_dir = out / afa
-        run_afa("train", *TINY, f"afa={afa}", "seed=1", f"run_dir={run_dir}")
-        runs[afa] = run_dir
-    return runs
+        with FileLock(str(run_dir) + ".lock"):
+            if not Run(run_dir).finished:
+                shutil.rmtree(run_dir, ignore_errors=True)  # a run an earlier worker left unfinished
+                run_afa("train", *TINY, f"afa={afa}", "seed=1", f"run_dir={run_dir}")
+    return {afa: out / afa for afa in TINY_RUNS}

@@ -15,15 +15,18 @@ from afa_cli.cli import app
 from afa_cli.config import compose_config
 from afa_cli.data import collate, encode
 from afa_cli.metrics.scoring import is_lexicon_word
-from afa_cli.inspect import figure, palette
-from afa_cli.inspect.report import SCORES, UNIFORM
+from afa_cli.inspect import figure
 from afa_cli.inspect.rollout import RolloutClassifier, attention_rollout
 from afa_cli.lexicon import sentiment_lexicon
+from afa_cli.metrics.registry import SCORES, UNIFORM_REFERENCES
 from afa_cli.models import AttendingClassifier, load_checkpoint, load_pretrained
+from afa_cli.views import palette
 from conftest import needs_data
 
 pytestmark = needs_data
 
+SCORE_KEYS = tuple(metric.key for metric in SCORES)
+UNIFORM_KEYS = tuple(metric.key for metric in UNIFORM_REFERENCES)
 SENTENCES = ["the movie was a total delight , funny and warm",
              'a dull , lifeless & <b>boring</b> "mess" at café prices']
 
@@ -154,7 +157,8 @@ def test_rollout_classifier_reads_every_layer_up_to_the_chosen_one():
     batch = collate(data, [0, 1], tokenizer.pad_token_id)
     ids, mask = batch["input_ids"], batch["attention_mask"]
     with torch.inference_mode():
-        logits, _, rolled = RolloutClassifier(model, layer=1)(ids, mask, False)
+        rollout = RolloutClassifier(model, layer=1)(ids, mask, False)
+        logits, rolled = rollout.logits, rollout.token_attention
         plain = AttendingClassifier(model, layer=1)(ids, mask, False)
         plain_logits, last_layer = plain.logits, plain.token_attention
         attentions = model(input_ids=ids, attention_mask=mask, output_attentions=True).attentions
@@ -286,7 +290,7 @@ def test_dataset_mode_agrees_with_afa_eval(tiny_runs, tmp_path):
     for model, run in zip(report["models"], (tiny_runs["off"], tiny_runs["default"])):
         evaluated = eval_report(run)
         assert report["num_examples"] == evaluated["num_examples"] == 100
-        for key in SCORES + tuple(UNIFORM.values()):
+        for key in SCORE_KEYS + UNIFORM_KEYS:
             assert model["metrics"][key] == evaluated["metrics"][key], key
     assert "scores (as afa eval reports them)" in result.stdout
 
@@ -310,7 +314,7 @@ def test_dataset_mode_agrees_with_afa_eval(tiny_runs, tmp_path):
     assert_standalone(page)
     for change in changes:
         assert f"<td>{escape(change['word'])}" in page
-    for key in SCORES:
+    for key in SCORE_KEYS:
         assert f"<td>{key}</td>" in page
     assert png_pixels(png).shape[:2] == (round(figure.DATASET_SIZE[1] * figure.DPI),
                                          round(figure.DATASET_SIZE[0] * figure.DPI))

@@ -15,6 +15,7 @@ from afa_cli.data import encode, read_labelled_file
 from afa_cli.errors import UserError
 from afa_cli.metrics.scoring import Predictions, evaluate
 from afa_cli.models import AttendingClassifier
+from afa_cli.paths import shown_path
 
 
 def evaluate_checkpoint(path: str | Path, overrides: list[str], split: str = "validation",
@@ -41,7 +42,7 @@ def evaluate_checkpoint(path: str | Path, overrides: list[str], split: str = "va
     metrics, preds = evaluate(net, data, rows.texts, label_names,
                               loaded.frequent_words(rows.texts), batch_size, loaded.pad_id)
     seconds = time.perf_counter() - start
-    report = {"checkpoint": str(loaded.checkpoint), "dataset": dataset_name, "split": split,
+    report = {"checkpoint": shown_path(loaded.checkpoint), "dataset": dataset_name, "split": split,
               "source": rows.source, "num_examples": len(data), "label_names": label_names,
               "seconds": seconds, "examples_per_s": len(data) / seconds, "metrics": metrics}
     out_path = (loaded.run or runs.Run(loaded.checkpoint)).eval_report_path(dataset_name, split)

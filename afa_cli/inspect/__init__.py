@@ -3,8 +3,7 @@ second model; shown in the terminal and written as HTML, PNG and JSON.
 
 The attention shown is the policy AFA trains: `AttendingClassifier` + `word_attention`."""
 
-from afa_cli.inspect.command import InspectRequest, inspect_attention
+from afa_cli.inspect.command import InspectRequest, inspect_attention, terminal_report
 from afa_cli.inspect.inspected import AttentionSpec
-from afa_cli.inspect.terminal import terminal_report
 
 __all__ = ["AttentionSpec", "InspectRequest", "inspect_attention", "terminal_report"]

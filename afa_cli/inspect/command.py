@@ -1,20 +1,25 @@
 """`afa inspect-attention` from request to report and files: check the input, load the models,
-inspect sentences or a dataset split, write the HTML / PNG / JSON views."""
+inspect sentences or a dataset split, render the report for the terminal and write the HTML / PNG /
+JSON views."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rich.console import RenderableType
+
 from afa_cli import runs
 from afa_cli.errors import UserError
 from afa_cli.inspect.corpus import inspect_dataset
+from afa_cli.inspect.document import report_document
 from afa_cli.inspect.export import json_payload
 from afa_cli.inspect.figure import write_png
-from afa_cli.inspect.html_page import html_page
 from afa_cli.inspect.inspected import AttentionSpec, load_inspected
 from afa_cli.inspect.report import DatasetReport, SentenceReport
 from afa_cli.inspect.sentences import inspect_sentences, read_sentences
+from afa_cli.views.html import render_html
+from afa_cli.views.terminal import render_terminal
 
 
 @dataclass
@@ -74,12 +79,18 @@ def _check(request: InspectRequest) -> None:
         raise UserError("--html, --png and --json must name different files.")
 
 
+def terminal_report(report: SentenceReport | DatasetReport) -> RenderableType:
+    return render_terminal(report_document(report))
+
+
 def write_outputs(report: SentenceReport | DatasetReport, outputs: dict[str, Path]) -> list[Path]:
+    """The files written; JSON holds the report's data rather than its sections, so that scripts
+    read every number (all of afa eval's metrics) under stable keys."""
     for path in outputs.values():
         path.parent.mkdir(parents=True, exist_ok=True)
     if "--html" in outputs:
         with outputs["--html"].open("x", encoding="utf-8") as handle:
-            handle.write(html_page(report))
+            handle.write(render_html(report_document(report)))
     if "--png" in outputs:
         write_png(report, outputs["--png"])
     if "--json" in outputs:

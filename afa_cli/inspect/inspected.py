@@ -8,6 +8,7 @@ from pathlib import Path
 
 from afa_cli.commands.checkpoint import LoadedCheckpoint, load_for_scoring
 from afa_cli.errors import UserError
+from afa_cli.paths import shown_path
 from afa_cli.inspect.rollout import RolloutClassifier
 from afa_cli.models import AttendingClassifier, num_layers, query_position_kind
 
@@ -36,7 +37,7 @@ class ModelInfo:
     """What reports say about an inspected model."""
 
     name: str
-    checkpoint: str
+    checkpoint: str            # as the user gave it (see shown_path)
     afa_enabled: bool | None   # None for a checkpoint folder outside a run
     attention: str             # e.g. "layer 5 of 6, mean of 12 heads, first-token row"
     method: str
@@ -77,7 +78,7 @@ class InspectedModel(LoadedCheckpoint):
             head = f"head {spec.head}" if spec.head is not None else f"mean of {heads} heads"
             what = f"layer {layer} (0-based, of {total}), {head}"
         row = "last-token" if query_position_kind(self.model) == "last" else "first-token"
-        return ModelInfo(self.name, str(self.checkpoint),
+        return ModelInfo(self.name, shown_path(self.checkpoint),
                          bool(self.cfg.afa.enabled) if self.run is not None else None,
                          f"{what}, {row} row", spec.method, layer, spec.head)
 

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from afa_cli.inspect.inspected import ModelInfo
-
-# The dataset scores shown, and the key of each one's value under uniform attention (the expected
-# lexicon_precision@5 under uniform attention is the lexicon share of the words).
-SCORES = ("accuracy", "macro_f1", "lexicon_mass", "frequent_mass", "lexicon_precision@5",
-          "attn_entropy")
-UNIFORM = {"lexicon_mass": "lexicon_mass_uniform", "frequent_mass": "frequent_mass_uniform",
-           "lexicon_precision@5": "lexicon_mass_uniform"}
-
-
-def score_text(value: float | None) -> str:
-    """A score for tables: undefined scores (no sentence of two words) read n/a."""
-    return "n/a" if value is None or math.isnan(value) else f"{value:.4f}"
 
 
 @dataclass

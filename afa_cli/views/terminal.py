@@ -1,0 +1,130 @@
+"""The terminal renderer (rich): a document as coloured text, rules between sections and tables."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.columns import Columns
+from rich.console import Group, RenderableType
+from rich.rule import Rule
+from rich.style import Style
+from rich.table import Table as RichTable
+from rich.text import Text
+
+from afa_cli.views import palette
+from afa_cli.views.sections import (Bar, Cell, ColourScale, Delta, Document, Heatmap, Note,
+                                    Predictions, Quote, Ranking, Reference, Section, SideBySide,
+                                    Table, Word)
+
+BAR_WIDTH = 12    # characters of a full bar
+SCALE_STEPS = 8   # characters of a colour scale's gradient
+
+
+def render_terminal(document: Document) -> Group:
+    """The document's warnings are not repeated here: the command prints them on stderr.
+    Every text goes in as Text, never as markup: words and run names may hold brackets."""
+    parts = [Text(document.title, style="bold"), Text(document.subtitle, style="dim")]
+    for section in document.sections:
+        parts += _section(section, nested=False)
+    return Group(*parts)
+
+
+def _section(section: Section, nested: bool) -> list[RenderableType]:
+    # A rule above the title rather than around it: a rule cuts a title longer than the line.
+    heading = [Text(""), Text(section.title, style="bold")]
+    if not nested:
+        heading[0] = Rule(style="dim")
+    width = _name_width(section)
+    return [*heading, *(part for block in section.blocks for part in _block(block, width))]
+
+
+def _name_width(section: Section) -> int:
+    """Predictions and heat rows of a section start their words in one column."""
+    names = []
+    for block in section.blocks:
+        if isinstance(block, Heatmap):
+            names += [row.name for row in block.rows]
+        elif isinstance(block, Predictions):
+            names += block.names
+    return max(map(len, names), default=0) + 2
+
+
+def _block(block, width: int) -> list[RenderableType]:
+    if isinstance(block, Section):
+        return _section(block, nested=True)
+    if isinstance(block, Table):
+        return [_table(block)]
+    if isinstance(block, SideBySide):
+        return [Columns([_table(table) for table in block.tables], padding=(0, 4))]
+    if isinstance(block, Heatmap):
+        return _heatmap(block, width)
+    if isinstance(block, Predictions):
+        return _predictions(block, width)
+    if isinstance(block, Ranking):
+        entries = " · ".join(f"{word} {value.text}" for word, value in block.entries)
+        return [Text(f"{block.title}: {entries}")]
+    if isinstance(block, Quote):
+        return [Text(block.text, style="italic")]
+    if isinstance(block, Note):
+        return [Text(block.text, style="dim")]
+    if isinstance(block, ColourScale):
+        return [_colour_scale(block)]
+    raise TypeError(f"no terminal rendering for {type(block).__name__}")
+
+
+def _table(table: Table) -> RichTable:
+    shown = RichTable(title=Text(table.title) if table.title else None, box=box.SIMPLE_HEAD,
+                      show_edge=False, pad_edge=False)
+    for title, numeric in zip(table.header, table.numeric()):
+        shown.add_column(Text(title), justify="right" if numeric else "left", overflow="fold")
+    for row in table.rows:
+        shown.add_row(*map(_cell, row))
+    return shown
+
+
+def _style(colour: palette.Colour, bold: bool = False) -> Style:
+    return Style(color=palette.css(colour), bold=bold)
+
+
+def _cell(cell: Cell) -> Text:
+    if isinstance(cell, Reference):
+        return Text(cell.text, style="dim")
+    if isinstance(cell, Delta):
+        if cell.strength is None:
+            return Text(cell.text)
+        return Text(cell.text, style=_style(palette.sign(cell.value), bold=cell.strong))
+    if isinstance(cell, Word):
+        return Text.assemble(cell.text, *((f" {tag}", "dim") for tag in cell.tags))
+    if isinstance(cell, Bar):
+        return Text("█" * round(BAR_WIDTH * cell.fraction),
+                    style=_style(palette.bar(cell.value, cell.signed)))
+    return Text(cell if isinstance(cell, str) else cell.text)
+
+
+def _heatmap(heatmap: Heatmap, width: int) -> list[Text]:
+    lines = []
+    for row in heatmap.rows:
+        line = Text(f"{row.name:<{width}}")
+        for word, value in zip(heatmap.words, row.values):
+            background = palette.shade(value, row.scale, row.signed)
+            line.append(f" {word} ", Style(color=palette.css(palette.ink(background)),
+                                           bgcolor=palette.css(background)))
+        lines.append(line)
+    return lines
+
+
+def _predictions(predictions: Predictions, width: int) -> list[Text]:
+    lines = []
+    if predictions.gold is not None:
+        lines.append(Text(f"{predictions.GOLD_NAME:<{width}}{predictions.gold}", style="dim"))
+    for row in predictions.rows:
+        probabilities = " · ".join(f"{label} {p.text}" for label, p in row.probabilities)
+        lines.append(Text.assemble(f"{row.model:<{width}}", (row.label, "bold"),
+                                   f"  ({probabilities})"))
+    return lines
+
+
+def _colour_scale(scale: ColourScale) -> Text:
+    text = Text(f"{scale.name}: {scale.low} ")
+    for colour in palette.gradient(scale.signed, SCALE_STEPS):
+        text.append(" ", Style(bgcolor=palette.css(colour)))
+    return text.append(f" {scale.high}")
