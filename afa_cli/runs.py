@@ -101,6 +101,7 @@ class Run:
     JOB_LOG = "job.log"
     # What docs/results keeps of a run: enough to label and tabulate it, no weights.
     KEPT = (CONFIG, OVERRIDES, SUMMARY)
+    WRITTEN_TO = ("run_dir", "output_dir")  # config keys naming where the run was written
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -212,10 +213,19 @@ class Run:
         return self.path / f"eval_{dataset}_{split}.json"
 
     def keep(self, target: Path) -> None:
-        """Copy the files docs/results keeps of a run into target."""
+        """Copy the files docs/results keeps of a run into target. The folders the run was
+        written to (run_dir, output_dir) are kept relative to the run folder: kept results are
+        committed, and one machine's absolute paths mean nothing on another."""
         target.mkdir(parents=True, exist_ok=True)
-        for name in self.KEPT:
-            shutil.copy2(self.path / name, target / name)
+        cfg = self.config()
+        here = Path(cfg.get("run_dir") or self.path.resolve())
+        for key in self.WRITTEN_TO:
+            if cfg.get(key) and Path(cfg[key]).is_absolute():
+                cfg[key] = os.path.relpath(cfg[key], here)
+        OmegaConf.save(cfg, target / self.CONFIG)
+        OmegaConf.save(OmegaConf.create([_relative_override(o, here) for o in self.overrides()]),
+                       target / self.OVERRIDES)
+        shutil.copy2(self.path / self.SUMMARY, target / self.SUMMARY)
 
     # ---- checkpoints ---------------------------------------------------------------------------
 
@@ -253,6 +263,15 @@ class Run:
             raise UserError(f"{self.path} has no {LAST} checkpoint with a training state to "
                             "resume from.")
         return torch.load(path, weights_only=False)
+
+
+def _relative_override(override: str, here: Path) -> str:
+    """run_dir=/abs/run as run_dir=. (and output_dir relative to the run): see Run.keep."""
+    key, _, value = override.partition("=")
+    path = Path(value.strip("'\""))
+    if key.lstrip("+") in Run.WRITTEN_TO and path.is_absolute():
+        return f"{key}={os.path.relpath(path, here)}"
+    return override
 
 
 def resolve(path: str | Path) -> tuple[Path, Run | None]:

@@ -22,6 +22,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from afa_cli.metrics.registry import ACCURACY
+from afa_cli.runs import VALIDATION, Run
+
 ROOT = Path(__file__).resolve().parent.parent
 COMMON = ["dataset=sst2", "model=minilm", "train.max_train_samples=3200", "train.batch_size=32",
           "train.epochs=1", "train.eval_every=1000000", "train.log_every=20", "train.num_threads=2",
@@ -69,15 +72,15 @@ def measure(name: str, kind: str, extra: list[str], work: Path) -> dict:
     launcher = TORCHRUN if kind == "torchrun" else [sys.executable]
     _, wall, train_rss = run_measured([*launcher, "-m", "afa_cli", "train", *overrides,
                                        f"run_dir={run_dir}"])
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary = Run(run_dir).summary()
     _, _, eval_rss = run_measured([sys.executable, "-m", "afa_cli", "eval", str(run_dir)])
-    report = json.loads((run_dir / "eval_sst2_validation.json").read_text())
+    report = json.loads(Run(run_dir).eval_report_path("sst2", VALIDATION).read_text())
     return {
-        "train_examples_per_s": summary["train_examples_per_s"],
-        "train_seconds": summary["train_seconds"],
-        "seconds_per_step": summary["train_seconds"] / summary["steps"],
+        "train_examples_per_s": summary.train_examples_per_s,
+        "train_seconds": summary.train_seconds,
+        "seconds_per_step": summary.train_seconds / summary.steps,
         "eval_examples_per_s": report["examples_per_s"],
-        "accuracy": summary["final"]["metrics"]["accuracy"],
+        "accuracy": summary.final_metrics[ACCURACY.key],
         "train_peak_rss_mib": train_rss,
         "eval_peak_rss_mib": eval_rss,
         "wall_seconds": wall,

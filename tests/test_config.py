@@ -1,6 +1,12 @@
+from dataclasses import asdict
+
 import pytest
+import torch
 from omegaconf import OmegaConf
 
+from afa_cli.afa import masking
+from afa_cli.afa.config import AFAConfig, Policy
+from afa_cli.afa.method import AFA, Forward
 from afa_cli.config import compose_config, group_options
 from afa_cli.errors import UserError
 from conftest import run_afa
@@ -27,7 +33,17 @@ def test_group_options_and_overrides():
     (["dataset=imdb"], "Unknown dataset 'imdb'. Valid choices: cr, mr, sst2, sst5."),
     (["train.lrate=1"], "Unknown config key 'train.lrate'. Valid keys under 'train': "),
     (["afa.mask_ratio=1.5"], "afa.mask_ratio must be in (0, 1]"),
-    (["afa.policy=greedy"], "afa.policy must be one of complement, attention, uniform"),
+    (["afa.policy=greedy"],
+     "afa.policy must be one of complement, attention, uniform, got 'greedy'"),
+    (["train.lr=abc"], "train.lr must be a number, got 'abc'"),
+    (["seed=abc"], "seed must be an integer, got 'abc'"),
+    (["train.batch_size=1.5"], "train.batch_size must be an integer, got 1.5"),
+    (["afa.enabled=maybe"], "afa.enabled must be true or false, got 'maybe'"),
+    (["train.batch_size=0"], "train.batch_size must be >= 1"),
+    (["model.num_layers=0"], "model.num_layers must be >= 1"),
+    (["dataset.label_names=[a]"], "dataset.label_names must have dataset.num_labels entries"),
+    (["model=smollm2", "model.lora.r=x"], "model.lora.r must be an integer (or null), got 'x'"),
+    (["model.lora.r=8"], "Unknown config key 'model.lora.r'. Valid keys under 'model': "),
 ])
 def test_bad_overrides_are_one_clear_line(overrides, message):
     with pytest.raises(UserError) as err:
@@ -41,10 +57,10 @@ def test_user_config_dir_adds_options(tmp_path):
     base = OmegaConf.to_container(compose_config([]).dataset)
     base.update(name="mydata", local_dir="mydata")
     OmegaConf.save(OmegaConf.create(base), tmp_path / "dataset" / "mydata.yaml")
-    cfg = compose_config(["dataset=mydata"], config_dir=tmp_path)
+    cfg = compose_config(["dataset=mydata"], [tmp_path])
     assert cfg.dataset.name == "mydata"
     with pytest.raises(UserError, match="Valid choices: .*mydata"):
-        compose_config(["dataset=nothere"], config_dir=tmp_path)
+        compose_config(["dataset=nothere"], [tmp_path])
 
 
 def test_cli_cfg_prints_resolved_config_and_bad_key_exits_nonzero(tmp_path):
@@ -56,3 +72,55 @@ def test_cli_cfg_prints_resolved_config_and_bad_key_exits_nonzero(tmp_path):
     assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     assert "Unknown config key 'train.nope'" in bad.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_every_option_composes_and_the_default_options_restate_nothing():
+    for group in ("dataset", "model", "afa", "train"):
+        for option in group_options(group):
+            compose_config([f"{group}={option}"])
+    cfg = compose_config([])
+    assert OmegaConf.to_container(cfg.afa) == {**asdict(AFAConfig()), "enabled": True,
+                                               "layer": -1, "collapse_entropy": 0.2}
+    assert compose_config(["model=smollm2"]).model.lora.r == 8
+
+
+def test_saved_config_reads_choices_as_strings(tmp_path):
+    cfg = compose_config(["afa=attention"])
+    assert cfg.afa.policy == "attention" and cfg.afa.policy is Policy.attention
+    OmegaConf.save(cfg, tmp_path / "config.yaml", resolve=True)
+    assert "policy: attention" in (tmp_path / "config.yaml").read_text()
+    saved = OmegaConf.load(tmp_path / "config.yaml")
+    assert AFAConfig(**{k: saved.afa[k] for k in asdict(AFAConfig())}).policy is Policy.attention
+
+
+def test_user_options_get_the_schema_defaults_and_are_type_checked(tmp_path):
+    (tmp_path / "afa").mkdir()
+    (tmp_path / "afa" / "mine.yaml").write_text("policy: attention\nmask_ratio: 0.3\n")
+    (tmp_path / "afa" / "bad.yaml").write_text("num_masks: many\n")
+    cfg = compose_config(["afa=mine"], [tmp_path])
+    assert cfg.afa.policy == "attention" and cfg.afa.mask_ratio == 0.3
+    assert cfg.afa.enabled and cfg.afa.warmup_steps == AFAConfig().warmup_steps
+    with pytest.raises(UserError, match=r"^Invalid config: afa.num_masks must be an integer, "
+                                        r"got 'many' \(in afa/bad.yaml\)\.$"):
+        compose_config(["afa=bad"], [tmp_path])
+
+
+def test_sweep_presets_compose_as_an_added_node():
+    assert compose_config(["+sweep=mask_ratio"]).sweep.grids[1] == "afa=off seed=1,2,3"
+
+
+def test_an_unknown_choice_never_falls_through_to_another():
+    with pytest.raises(ValueError, match="is not a valid Policy"):
+        AFAConfig(policy="greedy")
+    attention, num_words = torch.full((1, 2), 0.5), torch.tensor([2])
+    with pytest.raises(ValueError, match="unknown mask policy"):
+        masking.mask_policy(attention, num_words, "greedy")
+    ids, words = torch.tensor([[5, 6]]), torch.tensor([[0, 1]])
+    with pytest.raises(ValueError, match="unknown mask_with"):
+        masking.apply_masks(ids, torch.ones_like(ids), words, torch.ones(1, 1, 2, dtype=torch.bool),
+                            "blank", 0)
+    afa = AFA(AFAConfig(reward="random"), hidden_size=4, replacement_id=0, seed=0)
+    afa.cfg.reward = "lucky"
+    forward = Forward(torch.zeros(1, 2), torch.zeros(1, 4), None)
+    with pytest.raises(ValueError, match="unknown reward 'lucky'"):
+        afa._rewards(forward, forward, 1, {})

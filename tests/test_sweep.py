@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
@@ -18,8 +19,8 @@ from afa_cli.config import compose_config, group_options
 from afa_cli.distributed import available_cores
 from afa_cli.runs import Run
 from afa_cli.sweep.grid import check_jobs, parse, plan_sweep
-from afa_cli.sweep.launch import read_state, write_state
 from afa_cli.sweep.plot import draw_metric
+from afa_cli.sweep.state import DONE, JobState, Outcome, SweepState
 from afa_cli.sweep.summary import STD_NOTE, summarize
 from conftest import DATA_DIR, ROOT, TINY, needs_data, run_afa
 
@@ -27,6 +28,11 @@ from conftest import DATA_DIR, ROOT, TINY, needs_data, run_afa
 SMALL = [*TINY, "train.max_train_samples=200", "train.max_eval_samples=50"]
 # The same, leaving the sweep to split the cores between its jobs.
 SMALL_SPLIT = [o for o in SMALL if not o.startswith("train.num_threads=")]
+
+
+def read_state(sweep_dir) -> dict:
+    """sweep.yaml, as its layout reads."""
+    return SweepState.read(sweep_dir).to_dict()
 
 
 # ---- grid expansion ---------------------------------------------------------------------------
@@ -139,7 +145,7 @@ def _job(name: str, values: dict, status: str = "done", wall: float = 10.0) -> d
 def _run_summary(accuracy: float, final_accuracy: float, lexicon_mass: float) -> dict:
     metrics = {"accuracy": accuracy, "macro_f1": accuracy - 0.1, "lexicon_mass": lexicon_mass,
                "frequent_mass": 0.5, "lexicon_precision@5": 0.2, "attn_entropy": 0.9}
-    return {"best": {"step": 20, "metrics": metrics}, "steps": 30,
+    return {"dataset": "sst2", "best": {"step": 20, "metrics": metrics}, "steps": 30,
             "final": {"step": 30, "metrics": {**metrics, "accuracy": final_accuracy}}}
 
 
@@ -162,9 +168,10 @@ def hand_made_sweep(tmp_path):
             if accuracy:
                 (tmp_path / name / "summary.json").write_text(
                     json.dumps(_run_summary(accuracy, accuracy - 0.01, 0.1 * int(seed))))
-    write_state(tmp_path, {"command": "afa sweep +sweep=mask_ratio", "config_dir": None,
-                           "swept_keys": ["afa.mask_ratio", "seed", "afa"], "pid": None,
-                           "jobs": jobs})
+    # a sweep.yaml without the optional keys (created, preset, launcher, grids)
+    SweepState.from_dict(tmp_path, {"command": "afa sweep +sweep=mask_ratio", "config_dir": None,
+                                    "swept_keys": ["afa.mask_ratio", "seed", "afa"], "pid": None,
+                                    "jobs": jobs}).save()
     return tmp_path
 
 
@@ -219,6 +226,36 @@ def test_plot_draws_the_baseline_as_a_reference_line(hand_made_sweep):
     reference = [line for line in axes.lines if line.get_label().startswith("afa=off")]
     assert len(reference) == 1 and list(reference[0].get_ydata()) == pytest.approx([0.76, 0.76])
     assert axes.get_xlabel() == "afa.mask_ratio"
+
+
+# ---- sweep.yaml --------------------------------------------------------------------------------
+
+def test_sweep_state_keeps_its_config_dir_relative_and_reads_older_absolute_ones(tmp_path):
+    folder, config_dir = tmp_path / "out" / "sweeps" / "s", tmp_path / "conf"
+    folder.mkdir(parents=True)
+    config_dir.mkdir()
+    SweepState.create(folder, command="afa sweep seed=1,2", config_dir=config_dir, preset=None,
+                      launcher=[], grids=["seed=1,2"], swept_keys=["seed"],
+                      jobs=[JobState("000_seed=1", ["seed=1"], {"seed": "1"})])
+    assert read_state(folder)["config_dir"] == "../../../conf"
+    assert SweepState.read(folder).config_path == config_dir.resolve()
+    SweepState.from_dict(folder, {**read_state(folder), "config_dir": str(config_dir)}).save()
+    assert SweepState.read(folder).config_path == config_dir.resolve()
+
+
+def test_job_updates_from_many_threads_all_reach_sweep_yaml(tmp_path):
+    jobs = [JobState(f"{i:03d}", [f"seed={i}"], {"seed": str(i)}) for i in range(40)]
+    state = SweepState.create(tmp_path, command="afa sweep seed=range(40)", config_dir=None,
+                              preset=None, launcher=[], grids=[], swept_keys=["seed"], jobs=jobs)
+
+    def run(job):
+        state.start_attempt(job)
+        state.record(job, Outcome(DONE, 0, None, 1.0))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(run, jobs))
+    assert [(job["status"], job["attempts"]) for job in read_state(tmp_path)["jobs"]] == [
+        ("done", 1)] * 40
 
 
 # ---- real sweeps ------------------------------------------------------------------------------

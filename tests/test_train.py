@@ -146,7 +146,7 @@ def test_two_runs_started_at_once_get_two_folders(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["dataset=imdb"], "Unknown dataset 'imdb'"),
     (["dataset.path=/nonexistent/file.tsv"], "dataset.path=/nonexistent/file.tsv does not exist"),
-    (["afa.mask_with=nothing"], "afa.mask_with must be mask, unk or drop"),
+    (["afa.mask_with=nothing"], "afa.mask_with must be one of mask, unk, drop"),
     (["model.source=/nonexistent/model"], "Cannot load model '/nonexistent/model'"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):

@@ -1,2 +1,2 @@
-"""The AFA method in pure torch: word-level attention policy, masker, discriminator, objective.
-Nothing here reads files or knows about configs, models or runs."""
+"""The AFA method in pure torch: word-level attention policy, masker, discriminator, objective, and
+its settings (config.py). Nothing here reads files or knows about Hydra, models or runs."""

@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 
 from afa_cli.afa.attention import word_mask
-
-POLICIES = ("complement", "attention", "uniform")
+from afa_cli.afa.config import MaskWith, Policy
 
 
 def num_to_mask(num_words: torch.Tensor, ratio: float) -> torch.Tensor:
@@ -15,7 +14,7 @@ def num_to_mask(num_words: torch.Tensor, ratio: float) -> torch.Tensor:
     return torch.minimum(k, num_words.clamp(min=1))
 
 
-def mask_policy(attention: torch.Tensor, num_words: torch.Tensor, policy: str) -> torch.Tensor:
+def mask_policy(attention: torch.Tensor, num_words: torch.Tensor, policy: Policy) -> torch.Tensor:
     """[B, W] q_θ over the words (zero on padding words).
 
     complement: q_i = (1 − a_i)/(n − 1) — mask what the model ignores; a one-word text has q = 1
@@ -24,14 +23,16 @@ def mask_policy(attention: torch.Tensor, num_words: torch.Tensor, policy: str) -
     """
     valid = word_mask(num_words, attention.shape[1])
     n = num_words.to(attention.dtype)[:, None]
-    if policy == "complement":
-        q = torch.where(n > 1, (1.0 - attention) / (n - 1).clamp_min(1.0), torch.ones_like(attention))
-    elif policy == "attention":
-        q = attention
-    elif policy == "uniform":
-        q = torch.ones_like(attention) / n.clamp_min(1.0)
-    else:
-        raise ValueError(f"unknown mask policy {policy!r}; expected one of {POLICIES}")
+    match policy:
+        case Policy.complement:
+            q = torch.where(n > 1, (1.0 - attention) / (n - 1).clamp_min(1.0),
+                            torch.ones_like(attention))
+        case Policy.attention:
+            q = attention
+        case Policy.uniform:
+            q = torch.ones_like(attention) / n.clamp_min(1.0)
+        case _:
+            raise ValueError(f"unknown mask policy {policy!r}; expected one of {', '.join(Policy)}")
     return q * valid
 
 
@@ -60,7 +61,7 @@ def log_prob(q: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
 
 
 def apply_masks(input_ids: torch.Tensor, attention_mask: torch.Tensor, word_ids: torch.Tensor,
-                masks: torch.Tensor, mode: str, replacement_id: int | None):
+                masks: torch.Tensor, mode: MaskWith, replacement_id: int | None):
     """Masked copies x̃: every piece of a chosen word replaced (mask/unk) or hidden (drop).
 
     input_ids, attention_mask, word_ids: [B, T]; masks: [B, M, W]
@@ -72,8 +73,13 @@ def apply_masks(input_ids: torch.Tensor, attention_mask: torch.Tensor, word_ids:
     words = word_ids.repeat_interleave(num_masks, dim=0)
     flat = masks.reshape(-1, masks.shape[2])
     piece_masked = flat.gather(1, words.clamp(min=0)) & (words >= 0)
-    if mode == "drop":
-        return ids, att.masked_fill(piece_masked, 0)
-    if replacement_id is None:
-        raise ValueError(f"mask_with={mode!r} needs a replacement token the tokenizer does not have")
-    return ids.masked_fill(piece_masked, replacement_id), att
+    match mode:
+        case MaskWith.drop:
+            return ids, att.masked_fill(piece_masked, 0)
+        case MaskWith.mask | MaskWith.unk:
+            if replacement_id is None:
+                raise ValueError(f"mask_with={mode!r} needs a replacement token the tokenizer "
+                                 "does not have")
+            return ids.masked_fill(piece_masked, replacement_id), att
+        case _:
+            raise ValueError(f"unknown mask_with {mode!r}; expected one of {', '.join(MaskWith)}")

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from afa_cli.afa import masking, objective
+from afa_cli.afa.config import AFAConfig, Policy, Reward, RewardPass
 from afa_cli.afa.attention import entropy, normalized_entropy, word_attention, word_mask
 from afa_cli.afa.discriminator import Discriminator
 
@@ -35,25 +36,6 @@ def single_process(rows: torch.Tensor) -> tuple[torch.Tensor, int]:
     return rows, 0
 
 
-@dataclass
-class AFAConfig:
-    policy: str = "complement"
-    reward: str = "discriminator"
-    reward_pass: str = "train"
-    mask_ratio: float = 0.15
-    num_masks: int = 1
-    mask_with: str = "mask"
-    pg_weight: float = 0.1
-    entropy_weight: float = 0.01
-    masked_ce_weight: float = 0.0
-    normalize_advantage: bool = True
-    adv_eps: float = 0.1
-    warmup_steps: int = 50
-    d_hidden: int = 256
-    d_lr: float = 1e-3
-    d_steps: int = 1
-
-
 class AFA:
     def __init__(self, cfg: AFAConfig, hidden_size: int, replacement_id: int | None, seed: int,
                  device: torch.device | str = "cpu", gather_rows: GatherFn = single_process,
@@ -72,7 +54,7 @@ class AFA:
         self.generator = torch.Generator().manual_seed(seed + 7919 + 1_000_003 * rank)
         self.discriminator = None
         self.d_optimizer = None
-        if cfg.reward == "discriminator":
+        if cfg.reward == Reward.discriminator:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed + 104_729)
                 self.discriminator = Discriminator(hidden_size, cfg.d_hidden).to(self.device)
@@ -80,7 +62,7 @@ class AFA:
         self._d_features: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def policy_active(self, step: int) -> bool:
-        return (self.cfg.policy != "uniform" and self.cfg.pg_weight > 0
+        return (self.cfg.policy != Policy.uniform and self.cfg.pg_weight > 0
                 and step >= self.cfg.warmup_steps)
 
     def target_loss(self, forward: ForwardFn, batch: dict, original: Forward,
@@ -102,7 +84,7 @@ class AFA:
         with torch.random.fork_rng(devices=[]), torch.set_grad_enabled(needs_grad):
             masked = forward(masked_ids, masked_att, True)
         reward_original, reward_masked = original, masked
-        if cfg.reward_pass == "eval":
+        if cfg.reward_pass == RewardPass.eval:
             with torch.no_grad():
                 both = forward(torch.cat([batch["input_ids"], masked_ids]),
                                torch.cat([batch["attention_mask"], masked_att]), False)
@@ -120,7 +102,7 @@ class AFA:
         terms = []
         if self.policy_active(step):
             # attention policy: masking what the model attends to is good when D detects it.
-            signed = -rewards if cfg.policy == "attention" else rewards
+            signed = -rewards if cfg.policy == Policy.attention else rewards
             every_signed, start = self.gather_rows(signed)                # [B_global, M]
             every_advantage = objective.advantages(every_signed, cfg.adv_eps, cfg.normalize_advantage)
             advantage = every_advantage[start:start + signed.shape[0]]   # [B, M] this process's
@@ -140,17 +122,22 @@ class AFA:
     def _rewards(self, original: Forward, masked: Forward, batch: int,
                  stats: dict[str, float]) -> torch.Tensor:
         cfg = self.cfg
-        if cfg.reward == "discriminator":
-            d_in_original = original.pooled.detach()                     # [B, D]
-            d_in_masked = masked.pooled.detach()                         # [B·M, D]
-            self._d_features = (self.gather_rows(d_in_original)[0], self.gather_rows(d_in_masked)[0])
-            with torch.no_grad():
-                reward = objective.discriminator_reward(self.discriminator(d_in_masked))
-        elif cfg.reward == "divergence":
-            reward = objective.divergence_reward(original.logits.detach(), masked.logits.detach(),
-                                                 cfg.num_masks)
-        else:
-            reward = objective.random_reward(batch * cfg.num_masks, self.generator)
+        match cfg.reward:
+            case Reward.discriminator:
+                d_in_original = original.pooled.detach()                 # [B, D]
+                d_in_masked = masked.pooled.detach()                     # [B·M, D]
+                self._d_features = (self.gather_rows(d_in_original)[0],
+                                    self.gather_rows(d_in_masked)[0])
+                with torch.no_grad():
+                    reward = objective.discriminator_reward(self.discriminator(d_in_masked))
+            case Reward.divergence:
+                reward = objective.divergence_reward(original.logits.detach(),
+                                                     masked.logits.detach(), cfg.num_masks)
+            case Reward.random:
+                reward = objective.random_reward(batch * cfg.num_masks, self.generator)
+            case _:
+                raise ValueError(f"unknown reward {cfg.reward!r}; expected one of "
+                                 f"{', '.join(Reward)}")
         return reward.float().to(self.device).reshape(batch, cfg.num_masks)
 
     @staticmethod

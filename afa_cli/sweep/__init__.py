@@ -1,5 +1,6 @@
-"""`afa sweep`: a grid of training runs (grid), run as separate processes (launch), and what they
-found (summary, plot)."""
+"""`afa sweep`: a grid of training runs (grid) in a sweep folder whose sweep.yaml tracks every job
+(state), each job one `afa train` process (runner) run locally (local) or through a Hydra launcher
+(hydra_launch); started and resumed by launch; what they found (summary, plot)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,16 @@ from pathlib import Path
 from rich.console import Console
 
 from afa_cli.errors import UserError
-from afa_cli.sweep.launch import SweepInterrupted, resume_sweep, start_sweep
-from afa_cli.sweep.summary import STD_NOTE, SweepReport, check_metric, summarize
+from afa_cli.sweep.executor import SweepInterrupted
+from afa_cli.sweep.launch import resume_sweep, start_sweep
+from afa_cli.sweep.summary import DEFAULT_METRIC, STD_NOTE, SweepReport, check_metric, summarize
 
 __all__ = ["STD_NOTE", "SweepInterrupted", "SweepReport", "sweep"]
 
 
 def sweep(overrides: list[str], parallel: int = 1, name: str | None = None,
           config_dir: Path | None = None, resume: Path | None = None,
-          summarize_dir: Path | None = None, metric: str = "best_accuracy",
+          summarize_dir: Path | None = None, metric: str = DEFAULT_METRIC,
           console: Console | None = None) -> SweepReport:
     """Start a sweep, resume one, or only summarize one; returns its summary."""
     console = console or Console()

@@ -67,12 +67,12 @@ def plan_sweep(args: list[str], config_dir: Path | None = None) -> Plan:
     if preset is None and not any(o.is_sweep_override() for o in command_line):
         raise UserError("Nothing to sweep: give an override with several values (e.g. seed=1,2,3) "
                         "or a preset (+sweep=mask_ratio); for a single run use afa train.")
-    preset_grids = [parse(line) for line in load_preset(preset, config_dir)] if preset else [[]]
+    config_dirs = [Path(config_dir)] if config_dir else []
+    preset_grids = [parse(line) for line in load_preset(preset, config_dirs)] if preset else [[]]
     grids = [merge(grid, command_line) for grid in preset_grids]
-    extra_dirs = (Path(config_dir),) if config_dir else ()
     job_overrides: list[list[str]] = []
     for grid in grids:
-        for combination in itertools.product(*(expand(o, extra_dirs) for o in grid)):
+        for combination in itertools.product(*(expand(o, config_dirs) for o in grid)):
             if list(combination) not in job_overrides:  # grids may overlap
                 job_overrides.append(list(combination))
     values = [job_values(overrides) for overrides in job_overrides]
@@ -83,9 +83,9 @@ def plan_sweep(args: list[str], config_dir: Path | None = None) -> Plan:
     return Plan(preset, [[o.input_line for o in grid] for grid in grids], jobs, swept)
 
 
-def load_preset(name: str, config_dir: Path | None) -> list[str]:
+def load_preset(name: str, config_dirs: list[Path]) -> list[str]:
     """The grid lines of conf/sweep/<name>.yaml (each line: overrides as typed after afa sweep)."""
-    preset = compose_config([f"+{PRESET_GROUP}={name}"], config_dir)[PRESET_GROUP]
+    preset = compose_config([f"+{PRESET_GROUP}={name}"], config_dirs)[PRESET_GROUP]
     grids = preset.get("grids")
     if not grids or not all(isinstance(line, str) for line in grids):
         raise UserError(f"Sweep preset '{name}' needs 'grids': a list of override lines, "
@@ -102,13 +102,13 @@ def merge(grid: list[Override], command_line: list[Override]) -> list[Override]:
     return [given.get(key_of(o), o) for o in grid] + added
 
 
-def expand(override: Override, extra_dirs: tuple[Path, ...]) -> list[str]:
+def expand(override: Override, config_dirs: list[Path]) -> list[str]:
     """The job overrides one (sweep or plain) override stands for, in Hydra's order."""
     if not override.is_sweep_override():
         return [override.input_line]
     key = override.get_key_element()
     if isinstance(override.value(), Glob):
-        options = group_options(override.key_or_group, extra_dirs)
+        options = group_options(override.key_or_group, config_dirs)
         if not options:
             raise UserError(f"{override.input_line}: '{override.key_or_group}' is not a config group; "
                             "glob(...) selects options of a group such as afa or dataset.")
@@ -144,7 +144,7 @@ def check_jobs(jobs: list[Job], config_dir: Path | None) -> Path:
     output_dir = None
     for job in jobs:
         try:
-            cfg = compose_config(job.overrides, config_dir)
+            cfg = compose_config(job.overrides, [config_dir] if config_dir else [])
         except UserError as err:
             raise UserError(f"job {job.name}: {err}") from None
         output_dir = output_dir or Path(cfg.output_dir)

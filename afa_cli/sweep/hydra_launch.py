@@ -2,7 +2,7 @@
 submitit_local, joblib, ...) instead of local processes.
 
 The launcher only decides where and when a job runs. Each launched job is the same `afa train`
-process a local sweep starts (launch.run_job), writing into the same sweep folder, so summary and
+process a local sweep starts (runner.run_job), writing into the same sweep folder, so summary and
 --resume do not depend on how the jobs ran. Hydra composes a small config of its own here: the
 launcher's settings plus `job_index`, the job a launched task runs."""
 
@@ -21,8 +21,13 @@ from hydra.core.utils import JobReturn
 from hydra.errors import HydraException
 from hydra.types import HydraContext, RunMode
 from omegaconf import DictConfig
+from rich.console import Console
 
+from afa_cli.distributed import available_cores
 from afa_cli.errors import UserError
+from afa_cli.sweep.executor import outcome_text
+from afa_cli.sweep.runner import run_job
+from afa_cli.sweep.state import FAILED, JobState, Outcome, SweepState
 
 CONFIG_NAME = "afa_sweep_launch"
 LAUNCHER_FOLDER = "launcher"  # inside the sweep folder: what the launcher itself writes
@@ -43,21 +48,18 @@ def is_launcher_override(override: str) -> bool:
 @dataclass
 class LaunchedJob:
     """What a launched task runs: one sweep job. It is pickled to the launcher's workers (a
-    SLURM node, for instance), so it carries only plain values and imports afa there."""
+    SLURM node, for instance), so it carries only plain values."""
 
     sweep_dir: str
-    jobs: list[dict]
+    jobs: list[JobState]
     parallel: int
     config_dir: str | None
 
-    def __call__(self, cfg: DictConfig) -> dict:
-        from afa_cli.distributed import available_cores
-        from afa_cli.sweep.launch import run_job
-
-        job = self.jobs[cfg.job_index]
+    def __call__(self, cfg: DictConfig) -> Outcome:
         # the cores of the machine the job landed on, shared by the jobs it runs at once
         threads = max(1, available_cores() // self.parallel)
-        return run_job(Path(self.sweep_dir), job, threads, self.config_dir, {})
+        return run_job(Path(self.sweep_dir), self.jobs[cfg.job_index], threads,
+                       Path(self.config_dir) if self.config_dir else None)
 
 
 @contextmanager
@@ -86,26 +88,50 @@ def check(launcher_overrides: list[str]) -> None:
         pass
 
 
-def launch(sweep_dir: Path, jobs: list[dict], launcher_overrides: list[str], parallel: int,
-           config_dir: str | None) -> list[dict | str]:
-    """Run `jobs` through the launcher; per job, run_job's outcome or the launcher's error."""
-    task = LaunchedJob(str(sweep_dir.resolve()), jobs, parallel, config_dir)
-    with _launcher_config(launcher_overrides, sweep_dir) as (hydra, cfg):
-        launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=HydraContext(config_loader=hydra.config_loader, callbacks=Callbacks(cfg)),
-            task_function=task, config=cfg)
-        try:
-            results = launcher.launch([[f"job_index={i}"] for i in range(len(jobs))], 0)
-        except Exception as err:  # noqa: BLE001 - whatever the launcher raised ends every job here
-            return [f"launcher: {_last_line(err)}"] * len(jobs)
-    return [_outcome(result) for result in results]
+class HydraLauncherExecutor:
+    """The jobs go to the launcher all at once; it returns when they have all ended."""
+
+    def __init__(self, launcher_overrides: list[str], parallel: int, console: Console):
+        self.launcher_overrides = launcher_overrides
+        self.parallel = parallel
+        self.console = console
+
+    def run(self, state: SweepState, jobs: list[JobState]) -> None:
+        for job in jobs:
+            state.start_attempt(job)
+        self.console.print(f"launching {len(jobs)} jobs: {' '.join(self.launcher_overrides)}",
+                           highlight=False)
+        for job, outcome in zip(jobs, self._launch(state, jobs)):
+            state.record(job, outcome)
+            self.console.print(f"{job.name} {outcome_text(job)}", highlight=False)
+
+    def _launch(self, state: SweepState, jobs: list[JobState]) -> list[Outcome]:
+        """Per job, run_job's outcome or the launcher's error."""
+        config_dir = state.config_path
+        task = LaunchedJob(str(state.folder.resolve()), jobs, self.parallel,
+                           str(config_dir) if config_dir else None)
+        with _launcher_config(self.launcher_overrides, state.folder) as (hydra, cfg):
+            launcher = Plugins.instance().instantiate_launcher(
+                hydra_context=HydraContext(config_loader=hydra.config_loader,
+                                           callbacks=Callbacks(cfg)),
+                task_function=task, config=cfg)
+            try:
+                results = launcher.launch([[f"job_index={i}"] for i in range(len(jobs))], 0)
+            except Exception as err:  # noqa: BLE001 - whatever the launcher raised ends every job
+                return [_launcher_failure(err)] * len(jobs)
+        return [_outcome(result) for result in results]
 
 
-def _outcome(result: JobReturn) -> dict | str:
+def _outcome(result: JobReturn) -> Outcome:
     try:
         return result.return_value  # raises what the task raised
     except Exception as err:  # noqa: BLE001
-        return f"launcher: {_last_line(err)}"
+        return _launcher_failure(err)
+
+
+def _launcher_failure(error: Exception) -> Outcome:
+    return Outcome(FAILED, exit_code=None, error=f"launcher: {_last_line(error)}",
+                   wall_seconds=None)
 
 
 def _last_line(error: object) -> str:

@@ -4,26 +4,29 @@ with mean ± sample std, summary.md and summary.png."""
 from __future__ import annotations
 
 import csv
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from afa_cli.errors import UserError
+from afa_cli.metrics.registry import (ACCURACY, ATTENTION, BEST, CLASSIFICATION, FINAL,
+                                     WALL_SECONDS, at, get)
+from afa_cli.metrics.seeds import SeedStats
 from afa_cli.runs import Run
-from afa_cli.sweep.launch import DONE, read_state
 from afa_cli.sweep.plot import draw_metric
+from afa_cli.sweep.state import DONE, JobState, SweepState
 
 SEED = "seed"
-ATTENTION_METRICS = ("lexicon_mass", "frequent_mass", "lexicon_precision@5", "attn_entropy")
+# Attention quality of the kept model (the best checkpoint), under the metrics' own names.
+ATTENTION_METRICS = tuple(metric.key for metric in ATTENTION)
 # The numbers of a job that are averaged over seeds, by table.
 TABLES = {
-    "validation scores": ("best_accuracy", "best_macro_f1", "final_accuracy", "final_macro_f1",
-                          "wall_seconds"),
+    "validation scores": (*(at(evaluation, metric) for evaluation in (BEST, FINAL)
+                            for metric in CLASSIFICATION), WALL_SECONDS.key),
     "attention quality at the best checkpoint": ATTENTION_METRICS,
 }
 METRICS = tuple(metric for metrics in TABLES.values() for metric in metrics)
+DEFAULT_METRIC = at(BEST, ACCURACY)
+TABLE_DIGITS = 3  # at most, so that a row of mean ± std cells stays readable
 STD_NOTE = "mean ± sample std (ddof=1) over seeds; n = finished jobs"
 
 
@@ -39,13 +42,9 @@ class Group:
     values: dict[str, str]  # swept key -> value ("" where these jobs do not set the key)
     rows: list[dict]
 
-    def stats(self, metric: str) -> tuple[float, float, int]:
-        """(mean, sample std, n) over the jobs that have the metric; std is NaN below n = 2."""
-        numbers = [row[metric] for row in self.rows if row[metric] is not None]
-        if not numbers:
-            return math.nan, math.nan, 0
-        std = float(np.std(numbers, ddof=1)) if len(numbers) > 1 else math.nan
-        return float(np.mean(numbers)), std, len(numbers)
+    def stats(self, metric: str) -> SeedStats:
+        """Over the jobs that have the metric."""
+        return SeedStats.of(row[metric] for row in self.rows)
 
 
 @dataclass
@@ -70,31 +69,28 @@ class SweepReport:
                 n = sum(row["status"] == DONE for row in group.rows)
                 shown_n = str(n) if n == len(group.rows) else f"{n} of {len(group.rows)}"
                 rows.append([*(group.values[k] or "–" for k in self.group_keys), shown_n,
-                             *(format_stats(*group.stats(m), m) for m in metrics)])
+                             *(group.stats(m).format(table_digits(m)) for m in metrics)])
             tables.append((title, [*self.group_keys, "n", *metrics], rows))
         return tables
 
 
-def format_stats(mean: float, std: float, n: int, metric: str) -> str:
-    if n == 0:
-        return "–"
-    digits = 0 if metric == "wall_seconds" else 3
-    return f"{mean:.{digits}f}" if n == 1 else f"{mean:.{digits}f} ± {std:.{digits}f}"
+def table_digits(metric: str) -> int:
+    return min(get(metric).digits, TABLE_DIGITS)
 
 
-def summarize(sweep_dir: Path, metric: str = "best_accuracy") -> SweepReport:
-    """Read every job's summary.json and write summary.csv, summary.md and summary.png."""
+def summarize(sweep_dir: Path, metric: str = DEFAULT_METRIC) -> SweepReport:
+    """Read every finished job's run summary and write summary.csv, summary.md and summary.png."""
     check_metric(metric)
     sweep_dir = Path(sweep_dir)
-    state = read_state(sweep_dir)
-    swept = state["swept_keys"]
-    rows = [job_row(sweep_dir, job, swept) for job in state["jobs"]]
+    state = SweepState.read(sweep_dir)
+    swept = state.swept_keys
+    rows = [job_row(state, job) for job in state.jobs]
     group_keys = [key for key in swept if key != SEED]
     groups: dict[tuple, Group] = {}
     for row in rows:
         values = {key: row[key] for key in group_keys}
         groups.setdefault(tuple(values.values()), Group(values, [])).rows.append(row)
-    report = SweepReport(sweep_dir, state["command"], rows, list(groups.values()), group_keys,
+    report = SweepReport(sweep_dir, state.command, rows, list(groups.values()), group_keys,
                          metric, [row["job"] for row in rows if row["status"] != DONE], [])
     report.files.append(write_csv(sweep_dir / "summary.csv", rows))
     png = sweep_dir / "summary.png"
@@ -116,25 +112,22 @@ def plotted_groups(report: SweepReport) -> tuple[list[Group], str | None]:
     return per_seed + [Group({}, report.rows)], SEED
 
 
-def job_row(sweep_dir: Path, job: dict, swept: list[str]) -> dict:
+def job_row(state: SweepState, job: JobState) -> dict:
     """A job's swept values, status and numbers (None where it has none)."""
-    summary = Run(sweep_dir / job["name"]).summary() if job["status"] == DONE else None
-    best = summary.best_metrics if summary else {}
-    final = summary.final_metrics if summary else {}
+    summary = Run(state.job_dir(job)).summary() if job.status == DONE else None
+    metrics = {BEST: summary.best_metrics if summary else {},
+               FINAL: summary.final_metrics if summary else {}}
     return {
-        "job": job["name"],
-        **{key: job["values"].get(key, "") for key in swept},
-        "status": job["status"],
-        "best_accuracy": best.get("accuracy"),
-        "best_macro_f1": best.get("macro_f1"),
-        "final_accuracy": final.get("accuracy"),
-        "final_macro_f1": final.get("macro_f1"),
-        # attention quality of the kept model: the best checkpoint
-        **{name: best.get(name) for name in ATTENTION_METRICS},
+        "job": job.name,
+        **{key: job.values.get(key, "") for key in state.swept_keys},
+        "status": job.status,
+        **{at(evaluation, metric): metrics[evaluation].get(metric.key)
+           for evaluation in (BEST, FINAL) for metric in CLASSIFICATION},
+        **{key: metrics[BEST].get(key) for key in ATTENTION_METRICS},
         "best_step": summary.best.step if summary and summary.best else None,
         "steps": summary.steps if summary else None,
-        "wall_seconds": job.get("wall_seconds"),
-        "error": job.get("error") or "",
+        WALL_SECONDS.key: job.wall_seconds,
+        "error": job.error or "",
     }
 
 

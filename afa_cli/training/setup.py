@@ -13,7 +13,8 @@ from rich.console import Console
 from transformers import get_linear_schedule_with_warmup
 
 from afa_cli import distributed
-from afa_cli.afa.method import AFA, AFAConfig
+from afa_cli.afa.config import AFAConfig
+from afa_cli.afa.method import AFA
 from afa_cli.data import encode, load_split, subsample
 from afa_cli.errors import UserError
 from afa_cli.lexicon import frequent_words

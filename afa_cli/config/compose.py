@@ -1,0 +1,132 @@
+"""Compose the run configuration with Hydra from the config groups in afa_cli.conf (the repo's
+conf/) and the user's --config-dir folders, onto the schema; anything invalid is one line."""
+
+from __future__ import annotations
+
+import re
+import typing
+from dataclasses import is_dataclass
+from enum import Enum
+from importlib.resources import files
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from hydra import compose, initialize_config_module
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, ValidationError
+
+from afa_cli.config import schema
+from afa_cli.errors import UserError
+
+if TYPE_CHECKING:  # runs imports torch, which composing a config does not need
+    from afa_cli.runs import Run
+
+CONF_PACKAGE = "afa_cli.conf"
+schema.register()
+
+
+def group_options(group: str, config_dirs: Sequence[Path] = ()) -> list[str]:
+    """Names of the yaml files of a config group, in ours and the user's config dirs."""
+    names = set()
+    for root in (files(CONF_PACKAGE), *map(Path, config_dirs)):
+        folder = root / group
+        if folder.is_dir():
+            names.update(p.name.removesuffix(".yaml") for p in folder.iterdir()
+                         if p.name.endswith(".yaml"))
+    return sorted(names)
+
+
+def compose_config(overrides: list[str], config_dirs: Sequence[Path] = ()) -> DictConfig:
+    """The resolved config for these command-line overrides; UserError on anything invalid."""
+    config_dirs = [Path(d).resolve() for d in config_dirs]
+    for folder in config_dirs:
+        if not folder.is_dir():
+            raise UserError(f"--config-dir {folder} is not a folder.")
+    search_path = ([f"hydra.searchpath=[{','.join(repr(f'file://{d}') for d in config_dirs)}]"]
+                   if config_dirs else [])
+    try:
+        with initialize_config_module(CONF_PACKAGE, version_base="1.3"):
+            cfg = compose(config_name="config", overrides=[*overrides, *search_path])
+        OmegaConf.resolve(cfg)
+    except Exception as err:  # Hydra, OmegaConf and the override grammar raise their own types
+        raise UserError(explain(err, config_dirs)) from None
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise UserError(f"Invalid config: {', '.join(missing)} not set; give a value in the "
+                        f"option's yaml or as {missing[0]}=VALUE.")
+    problems = schema.invalid_values(cfg)
+    if problems:
+        raise UserError(f"Invalid config: {problems[0]}.")
+    return cfg
+
+
+def compose_for_run(run: Run | None, overrides: list[str],
+                    config_dirs: Sequence[Path] = ()) -> DictConfig:
+    """The config a run's checkpoint is read with: with no overrides the run's own config.yaml,
+    else the run's overrides plus these, composed with the config folders the run was composed
+    with and then config_dirs. `run` None (a checkpoint folder outside a run): these alone."""
+    if run is None:
+        return compose_config(overrides, config_dirs)
+    if not overrides:
+        return run.config()
+    return compose_config([*run.overrides(), *overrides], [*run.config_dirs(), *config_dirs])
+
+
+def explain(err: Exception, config_dirs: Sequence[Path]) -> str:
+    """Hydra's or OmegaConf's error as one actionable line."""
+    text = str(err).strip()
+    missing_option = re.search(r"Could not find '(\w+)/([^']+)'", text)
+    if missing_option:
+        group, option = missing_option.groups()
+        choices = ", ".join(group_options(group, config_dirs))
+        return f"Unknown {group} '{option}'. Valid choices: {choices}."
+    option_file = re.match(r"In '([^']+)'", text)  # the error is in a group option's file
+    where = f" (in {option_file.group(1)}.yaml)" if option_file else ""
+    chain = list(causes(err))
+    invalid = next((e for e in chain if isinstance(e, ValidationError)), None)
+    if invalid is not None and is_dataclass(invalid.object_type):
+        field_type = typing.get_type_hints(invalid.object_type)[invalid.key]
+        got = "null" if invalid.value is None else repr(invalid.value)
+        return (f"Invalid config: {invalid.full_key} must be {expected(field_type)}, "
+                f"got {got}{where}.")
+    override = re.search(r"Could not override '([^']+)'", text)
+    unknown = next((e for e in chain if isinstance(e, ConfigKeyError)), None)
+    if override or unknown is not None:
+        key = override.group(1) if override else unknown.full_key
+        return (f"Unknown config key '{key}'{where}. {valid_keys_hint(key)} "
+                "Use +key=value to add a new key.")
+    return f"Invalid overrides: {text.splitlines()[0]}"
+
+
+def causes(err: BaseException):
+    """err and the exceptions it was raised from or while handling."""
+    while err is not None:
+        yield err
+        err = err.__cause__ or err.__context__
+
+
+def expected(field_type) -> str:
+    """What a schema field's type accepts, in words."""
+    optional = type(None) in typing.get_args(field_type)
+    if optional:
+        field_type = next(t for t in typing.get_args(field_type) if t is not type(None))
+    if isinstance(field_type, type) and issubclass(field_type, Enum):
+        words = "one of " + ", ".join(field_type)
+    else:
+        base = typing.get_origin(field_type) or field_type
+        words = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+                 list: "a list", dict: "a mapping"}.get(base, f"of type {base}")
+    return f"{words} (or null)" if optional else words
+
+
+def valid_keys_hint(dotted_key: str) -> str:
+    """The keys of the closest existing parent of dotted_key in the default config."""
+    with initialize_config_module(CONF_PACKAGE, version_base="1.3"):
+        base = compose(config_name="config")
+    parent = dotted_key
+    while "." in parent:
+        parent = parent.rsplit(".", 1)[0]
+        node = OmegaConf.select(base, parent)
+        if isinstance(node, DictConfig):
+            return f"Valid keys under '{parent}': {', '.join(node.keys())}."
+    return f"Valid keys at the top level: {', '.join(base.keys())}."

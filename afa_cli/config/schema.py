@@ -1,0 +1,186 @@
+"""The config schema: a dataclass per config group and one for the root, registered in Hydra's
+ConfigStore. Every option in conf/ (or in a user's --config-dir) is merged onto these, so each key
+has one type, one default and one help text, and a value of the wrong type stops composition.
+
+What a type cannot express (bounds, a list's length) sits in the field's metadata next to its
+help (see afa_cli.afa.config.setting); `invalid_values` checks it."""
+
+import operator
+from dataclasses import dataclass, field, fields, is_dataclass
+from enum import StrEnum
+from typing import Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from afa_cli.afa.config import AFAConfig, setting
+
+# The ConfigStore name of each group's schema: an option extends it with `defaults: [schema]`.
+SCHEMA = "schema"
+LORA_SCHEMA = "schema_lora"
+
+
+class ModelKind(StrEnum):
+    encoder = "encoder"  # attention is read from the first token ([CLS])
+    decoder = "decoder"  # attention is read from the last real token
+
+
+class Precision(StrEnum):
+    fp32 = "fp32"  # the reference
+    bf16 = "bf16"  # autocast
+
+
+class Device(StrEnum):
+    auto = "auto"  # cuda when torch sees a GPU (under torchrun: the local rank's), else cpu
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+@dataclass
+class DatasetConfig:
+    name: str = setting(MISSING, "the dataset's name in run folders and reports")
+    local_dir: str = setting("${.name}", "local copy: $AFA_DATA_DIR/<local_dir>/<split file>"
+                                         ".{tsv,csv,jsonl}")
+    hub_id: Optional[str] = setting(None, "Hugging Face Hub dataset id, used when there is no "
+                                          "local copy")
+    hub_config: Optional[str] = setting(None, "the hub dataset's configuration name")
+    path: Optional[str] = setting(None, "an explicit file or folder; wins over AFA_DATA_DIR and "
+                                        "the hub")
+    text_col: str = setting("sentence", "the column holding the text")
+    label_col: str = setting("label", "the column holding the label")
+    num_labels: int = setting(MISSING, "number of classes", ge=2)
+    label_names: list[str] = setting(MISSING, "class names, label 0 first",
+                                     length_of="num_labels")
+    local_splits: dict[str, str] = setting({"train": "train"},
+                                           "afa split name -> local file stem")
+    hub_splits: dict[str, str] = setting({"train": "train"}, "afa split name -> hub split name")
+    val_fraction: float = setting(0.1, "fraction of train carved out as validation when there "
+                                       "is no validation split", gt=0, lt=1)
+    split_seed: int = setting(0, "seed of that carving")
+
+
+@dataclass
+class ModelConfig:
+    name: str = setting(MISSING, "the model's name in run folders and reports")
+    source: str = setting(MISSING, 'where the weights come from: "package:<distribution>" (an '
+                                   "installed model package), a local folder or a Hub id")
+    kind: ModelKind = setting(ModelKind.encoder, "where the classifier reads attention from")
+    max_length: int = setting(128, "tokens kept per text", ge=8)
+    num_layers: Optional[int] = setting(None, "keep only the first N transformer layers "
+                                              "(null = all)", ge=1)
+
+
+@dataclass
+class LoraConfig:
+    r: Optional[int] = setting(8, "adapter rank; 0 or null fine-tunes every weight")
+    alpha: int = setting(16, "adapter scaling")
+    dropout: float = setting(0.05, "dropout on the adapters' input")
+    target_modules: list[str] = setting(MISSING, "the backbone's modules that get adapters")
+
+
+@dataclass
+class LoraModelConfig(ModelConfig):
+    """A model fine-tuned through LoRA adapters; the classification head is trained in full."""
+
+    lora: LoraConfig = field(default_factory=LoraConfig, metadata={"help": "LoRA (peft) settings"})
+
+
+@dataclass
+class AFAGroupConfig(AFAConfig):
+    """The method's settings plus the keys only the training loop reads."""
+
+    enabled: bool = setting(True, "false: plain fine-tuning through the same loop")
+    layer: int = setting(-1, "attention layer read for the policy (-1 = last)")
+    collapse_entropy: float = setting(0.2, "warn when the normalised attention entropy drops "
+                                           "below this")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = setting(1, "passes over the training rows", ge=1)
+    batch_size: int = setting(16, "examples per optimizer step", ge=1)
+    lr: float = setting(1e-4, "peak learning rate", gt=0)
+    warmup_ratio: float = setting(0.06, "fraction of the steps with a rising learning rate")
+    weight_decay: float = setting(0.01, "AdamW weight decay (not on biases and norms)")
+    max_grad_norm: float = setting(1.0, "gradient clipping")
+    max_train_samples: Optional[int] = setting(None, "training rows kept (null = all)")
+    max_eval_samples: Optional[int] = setting(None, "validation rows kept (null = all)")
+    eval_every: int = setting(500, "evaluate every N optimizer steps (and at each epoch end)",
+                              ge=1)
+    patience: Optional[int] = setting(5, "stop after this many evaluations without a better "
+                                         "validation accuracy (null = never)")
+    log_every: int = setting(50, "log the training means every N steps", ge=1)
+    num_threads: int = setting(2, "torch threads per process; under torchrun on CPU, capped at "
+                                  "cores / processes on the node", ge=1)
+    length_group_pool: int = setting(50, "batches are drawn from pools of batch_size × this "
+                                         "many length-sorted examples")
+    precision: Precision = setting(Precision.fp32, "bf16 autocast or the fp32 reference")
+    device: Device = setting(Device.auto, "where training runs")
+
+
+@dataclass
+class Config:
+    """One run: dataset × model × AFA method × training schedule."""
+
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    afa: AFAGroupConfig = field(default_factory=AFAGroupConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    seed: int = setting(1, "seed of the model's initialisation, data order and masks")
+    name: Optional[str] = setting(None, "appended to the run folder name: "
+                                        "<output_dir>/<dataset>/<model>/<time>_<name>")
+    output_dir: str = setting("outputs", "where run folders go")
+    run_dir: Optional[str] = setting(None, "the exact run folder (it must not exist); null "
+                                           "derives it from output_dir, dataset, model and time")
+
+
+def register() -> None:
+    store = ConfigStore.instance()
+    root = OmegaConf.structured(Config)
+    # Open at the top level while Hydra composes, so that +sweep=NAME can add a preset's node;
+    # Hydra closes the composed config before it applies the command-line overrides.
+    OmegaConf.set_struct(root, False)
+    store.store(name=SCHEMA, node=root)
+    for group, schema in (("dataset", DatasetConfig), ("model", ModelConfig),
+                          ("afa", AFAGroupConfig), ("train", TrainConfig)):
+        store.store(group=group, name=SCHEMA, node=schema)
+    store.store(group="model", name=LORA_SCHEMA, node=LoraModelConfig)
+
+
+BOUNDS = {"gt": operator.gt, "ge": operator.ge, "lt": operator.lt, "le": operator.le}
+SYMBOLS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+
+
+def invalid_values(cfg: DictConfig, prefix: str = "") -> list[str]:
+    """What breaks the checks in the metadata of cfg's schema fields, e.g.
+    'afa.mask_ratio must be in (0, 1]'; nodes without a schema (added keys) are not checked."""
+    schema = OmegaConf.get_type(cfg)
+    if not is_dataclass(schema):
+        return []
+    errors = []
+    for f in fields(schema):
+        value, key = cfg.get(f.name), f"{prefix}{f.name}"
+        if isinstance(value, DictConfig):
+            errors += invalid_values(value, f"{key}.")
+            continue
+        if value is None:
+            continue
+        bounds = {name: bound for name, bound in f.metadata.items() if name in BOUNDS}
+        if not all(BOUNDS[name](value, bound) for name, bound in bounds.items()):
+            errors.append(f"{key} must be {describe(bounds)}")
+        sibling = f.metadata.get("length_of")
+        if sibling is not None and len(value) != cfg[sibling]:
+            errors.append(f"{key} must have {prefix}{sibling} entries")
+    return errors
+
+
+def describe(bounds: dict) -> str:
+    """'>= 1', or an interval such as 'in (0, 1]' for a lower and an upper bound."""
+    if len(bounds) == 1:
+        (name, bound), = bounds.items()
+        return f"{SYMBOLS[name]} {bound}"
+    low = "(" if "gt" in bounds else "["
+    high = ")" if "lt" in bounds else "]"
+    lower = bounds.get("gt", bounds.get("ge"))
+    upper = bounds.get("lt", bounds.get("le"))
+    return f"in {low}{lower}, {upper}{high}"

@@ -1,0 +1,75 @@
+"""One sweep job as one `afa train` process, writing into <sweep>/<job name>, or continuing the
+job there when it was stopped mid-training. Every executor runs its jobs through run_job, so the
+sweep folder looks the same however the jobs ran."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from afa_cli.runs import Run
+from afa_cli.sweep.state import DONE, FAILED, JobState, Outcome
+
+INTERRUPTED_EXIT = 130  # afa train's exit code after Ctrl-C
+
+
+def can_continue(job_dir: Path) -> bool:
+    """A job stopped mid-training: its folder has a training state and no summary yet."""
+    return Run(job_dir).resumable
+
+
+def run_job(sweep_dir: Path, job: JobState, threads: int, config_dir: Path | None,
+            started: Callable[[subprocess.Popen], None] = lambda process: None) -> Outcome:
+    """Run the job to its end; `started` gets its process as soon as it runs (for Ctrl-C to
+    reach)."""
+    job_dir = sweep_dir / job.name
+    continuing = can_continue(job_dir)
+    if continuing:  # the run's own config, threads included
+        log_path = Run(job_dir).job_log
+        command = [sys.executable, "-m", "afa_cli", "train", "--resume", str(job_dir.resolve())]
+    else:
+        # `afa train` creates run_dir itself (and refuses an existing one), so the log starts
+        # next to it and moves in when the job ends.
+        log_path = stray_log(sweep_dir, job)
+        command = [sys.executable, "-m", "afa_cli", "train", *job.overrides,
+                   f"run_dir='{job_dir.resolve()}'"]
+        if not any(o.lstrip("+").startswith("train.num_threads=") for o in job.overrides):
+            command.append(f"train.num_threads={threads}")
+        if config_dir:
+            command += ["--config-dir", str(config_dir)]
+    start = time.monotonic()
+    with log_path.open("a" if continuing else "w", encoding="utf-8") as log:
+        log.write(f"$ {shlex.join(command)}\n")
+        log.flush()
+        # rich wraps output that is not a terminal at 80 columns; log lines read better whole
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                   env=dict(os.environ, COLUMNS="200"))
+        started(process)
+        exit_code = process.wait()
+    earlier = (job.wall_seconds or 0.0) if continuing else 0.0  # the attempt it continues
+    wall_seconds = round(time.monotonic() - start + earlier, 1)
+    if not continuing:
+        job_dir.mkdir(exist_ok=True)
+        os.replace(log_path, Run(job_dir).job_log)
+    if exit_code == 0 and Run(job_dir).finished:
+        return Outcome(DONE, exit_code, None, wall_seconds)
+    if exit_code == INTERRUPTED_EXIT:  # its own advice (afa train --resume) does not apply here
+        error = "interrupted; afa sweep --resume runs it again"
+    else:
+        error = _last_line(Run(job_dir).job_log) or f"exit code {exit_code}"
+    return Outcome(FAILED, exit_code, error, wall_seconds)
+
+
+def stray_log(sweep_dir: Path, job: JobState) -> Path:
+    """Where a job's log is while its run folder does not exist yet."""
+    return sweep_dir / f"{job.name}.log"
+
+
+def _last_line(path: Path) -> str:
+    lines = [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()]
+    return next((line for line in reversed(lines) if line), "")[:300]

@@ -1,0 +1,89 @@
+"""The command line itself: its options, user config folders through a run's life, the wheel."""
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+from typer.testing import CliRunner
+
+from afa_cli.cli import app
+from afa_cli.runs import Run
+from conftest import ROOT, TINY, needs_data, run_afa
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--resum", "RUN"], "no such option --resum; did you mean --resume?"),
+    (["train", "afa=off", "--cfgg"], "no such option --cfgg; did you mean --cfg?"),
+    (["train", "--config_dir=conf"], "no such option --config_dir; did you mean --config-dir?"),
+    (["eval", "RUN", "--splitt", "test"], "no such option --splitt; did you mean --split?"),
+    (["inspect-attention", "--chekpoint", "RUN"],
+     "no such option --chekpoint; did you mean --checkpoint?"),
+    (["sweep", "seed=1,2", "--job", "2"], "no such option --job; did you mean --jobs?"),
+    (["train", "--xyz"],
+     "no such option --xyz; the options are --cfg, --config-dir, --resume, --help."),
+])
+def test_an_unknown_option_is_one_line_naming_the_closest(args, message):
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: {message}"
+
+
+def test_overrides_that_add_or_delete_keys_are_not_options():
+    result = CliRunner().invoke(app, ["train", "--cfg", "+extra.note=hi", "~output_dir"])
+    assert result.exit_code == 0, result.output
+    printed = OmegaConf.create(result.output)
+    assert printed.extra.note == "hi" and "output_dir" not in printed
+
+
+@pytest.mark.slow
+@needs_data
+def test_a_run_with_a_user_option_is_read_back_with_its_config_dirs(tmp_path):
+    user_conf = tmp_path / "my_conf"
+    (user_conf / "afa").mkdir(parents=True)
+    (user_conf / "afa" / "mine.yaml").write_text("defaults:\n  - default\n  - _self_\n\n"
+                                                 "mask_ratio: 0.3\n")
+    run_dir = tmp_path / "run"
+    run_afa("train", "--config-dir", str(user_conf), "afa=mine", *TINY,
+            "train.max_train_samples=64", f"run_dir={run_dir}")
+    assert Run(run_dir).config_dirs() == [user_conf.resolve()]
+    assert Run(run_dir).config().afa.mask_ratio == 0.3
+    # Both compose the run's overrides (afa=mine) with a new dataset: they need its config dir.
+    run_afa("eval", str(run_dir), "dataset=mr")
+    run_afa("inspect-attention", "--dataset", "mr", "--examples", "2", "--checkpoint", str(run_dir))
+
+
+@pytest.mark.slow
+def test_a_wheel_built_from_the_repo_carries_the_config_groups(tmp_path):
+    # A clean copy: an in-tree build/ folder would carry files deleted since into later wheels.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".*", "__pycache__", "*.egg-info", "build", "outputs", "docs", "tests", "benchmarks"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps",
+                    "--no-build-isolation", "--quiet", "-w", str(tmp_path / "dist")],
+                   check=True, cwd=tmp_path)
+    wheel, = (tmp_path / "dist").glob("afa-*.whl")
+    packed = {name for name in zipfile.ZipFile(wheel).namelist() if name.endswith(".yaml")}
+    assert packed == {f"afa_cli/conf/{p.relative_to(ROOT / 'conf').as_posix()}"
+                      for p in (ROOT / "conf").rglob("*.yaml")}
+
+    installed = tmp_path / "installed"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target",
+                    str(installed), str(wheel)], check=True, cwd=tmp_path)
+    # -S: no site processing, so the checkout's editable-install hook is not loaded; the
+    # dependencies come from this environment's site-packages, after the installed wheel.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(installed),
+                                                       sysconfig.get_paths()["purelib"]]))
+    where = subprocess.run([sys.executable, "-S", "-c", "import afa_cli.conf; "
+                            "print(afa_cli.conf.__file__)"], env=env, cwd=tmp_path,
+                           capture_output=True, text=True, check=True)
+    assert Path(where.stdout.strip()).is_relative_to(installed)
+    shown = subprocess.run([sys.executable, "-S", "-m", "afa_cli", "train", "--cfg", "afa=off"],
+                           env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout == run_afa("train", "--cfg", "afa=off").stdout
