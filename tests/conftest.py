@@ -72,3 +72,12 @@ def tiny_runs(tmp_path_factory) -> dict[str, Path]:
                 shutil.rmtree(run_dir, ignore_errors=True)  # a run an earlier worker left unfinished
                 run_afa("train", *TINY, f"afa={afa}", "seed=1", f"run_dir={run_dir}")
     return {afa: out / afa for afa in TINY_RUNS}
+
+
+def pytest_collection_modifyitems(items):
+    """Tests on the trained tiny runs are slow too; slow tests go first, so that two workers
+    finish together instead of one waiting on a long test started last."""
+    for item in items:
+        if "tiny_runs" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

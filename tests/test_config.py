@@ -1,4 +1,5 @@
 from dataclasses import asdict
+from pathlib import Path
 
 import pytest
 import torch
@@ -124,3 +125,30 @@ def test_an_unknown_choice_never_falls_through_to_another():
     forward = Forward(torch.zeros(1, 2), torch.zeros(1, 4), None)
     with pytest.raises(ValueError, match="unknown reward 'lucky'"):
         afa._rewards(forward, forward, 1, {})
+
+
+def _readme_afa_defaults() -> dict[str, str]:
+    """key -> default as the README's table of AFA keys states it."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme.split("### AFA keys (`afa.*`)", 1)[1].split("\n## ", 1)[0]
+    stated = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`"):
+            keys = [k.strip(" `") for k in cells[0].split(",")]
+            stated.update(zip(keys, [d.strip() for d in cells[1].split(",")], strict=True))
+    return stated
+
+
+def test_readme_states_the_schemas_afa_defaults():
+    stated = _readme_afa_defaults()
+    afa = compose_config([]).afa
+    assert set(stated) == set(afa)
+    for key, text in stated.items():
+        value = afa[key]
+        if isinstance(value, bool):
+            assert text == str(value).lower(), key
+        elif isinstance(value, (int, float)):
+            assert float(text) == value, key
+        else:
+            assert text == str(value), key

@@ -105,6 +105,7 @@ def test_collectives_on_two_gloo_processes(tmp_path):
         assert result["error"] == "run_dir exists"  # raised on rank 1 too: nobody is left waiting
 
 
+@pytest.mark.slow
 def test_cuda_device_without_a_gpu_is_one_line(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
@@ -125,6 +126,7 @@ DDP_RUN = ["train.max_train_samples=960", "train.max_eval_samples=200", "train.b
 ACCURACY_TOLERANCE = 0.03
 
 
+@pytest.mark.slow
 @needs_data
 def test_two_processes_train_like_one_with_the_same_global_batch(tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
@@ -171,6 +173,7 @@ def _torchrun(*args: str, **popen) -> subprocess.Popen:
         start_new_session=True, **popen)
 
 
+@pytest.mark.slow
 @needs_data
 def test_ctrl_c_under_torchrun_saves_last_and_resume_equals_uninterrupted(tmp_path):
     overrides = [*TINY, "train.max_train_samples=640", "train.eval_every=10", "seed=3"]

@@ -184,6 +184,7 @@ def test_lora_on_modules_the_model_lacks_is_one_clear_line(folder):
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 @needs_data
 def test_mask_token_default_is_refused_before_any_run_folder(tmp_path, folder):
     result = run_afa("train", "model=smollm2", *TINY, f"output_dir={tmp_path}", check=False)
@@ -192,6 +193,7 @@ def test_mask_token_default_is_refused_before_any_run_folder(tmp_path, folder):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 @needs_data
 def test_afa_trains_a_truncated_llm_and_its_lora_checkpoint_evaluates_and_inspects(tmp_path, folder):
     run = tmp_path / "run"

@@ -44,3 +44,24 @@ def test_scores_are_exactly_the_registrys():
 def test_no_sentence_of_two_words_is_undefined_not_zero():
     metrics = attention_metrics(["great"], [np.array([1.0])], [])
     assert all(math.isnan(metrics[m.key]) for m in registry.ATTENTION)
+
+
+def test_classification_metrics_equal_scikit_learns():
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+    rng = np.random.default_rng(0)
+    for classes, n in ((2, 50), (5, 200), (3, 4)):
+        labels, predictions = rng.integers(0, classes, n), rng.integers(0, classes, n)
+        predictions[predictions == classes - 1] = 0  # a class never predicted: zero division
+        names = [f"c{c}" for c in range(classes)]
+        ours = classification_metrics(labels, predictions, names)
+        every = list(range(classes))
+        precision, recall, f1, support = precision_recall_fscore_support(
+            labels, predictions, labels=every, zero_division=0)
+        assert ours["accuracy"] == pytest.approx(accuracy_score(labels, predictions))
+        assert ours["macro_f1"] == pytest.approx(
+            f1_score(labels, predictions, labels=every, average="macro", zero_division=0))
+        assert ours["confusion"] == confusion_matrix(labels, predictions, labels=every).tolist()
+        for c, name in enumerate(names):
+            assert ours["per_class"][name] == pytest.approx(
+                {"precision": precision[c], "recall": recall[c], "f1": f1[c], "support": support[c]})

@@ -267,6 +267,7 @@ def _config_dir_with_preset(tmp_path, grid_line: str):
     return config_dir
 
 
+@pytest.mark.slow
 @needs_data
 def test_two_job_sweep_end_to_end(tmp_path):
     config_dir = _config_dir_with_preset(tmp_path, " ".join(["seed=1,2", *SMALL_SPLIT]))
@@ -291,6 +292,7 @@ def test_two_job_sweep_end_to_end(tmp_path):
     assert (sweep_dir / "summary.md").is_file() and (sweep_dir / "summary.png").is_file()
 
 
+@pytest.mark.slow
 @needs_data
 def test_failing_job_does_not_stop_the_sweep_and_resume_reruns_it(tmp_path):
     late_data = tmp_path / "late_data"  # missing at first: the job that reads it fails
@@ -317,6 +319,7 @@ def test_failing_job_does_not_stop_the_sweep_and_resume_reruns_it(tmp_path):
     assert "does not exist" not in (sweep_dir / rerun["name"] / "job.log").read_text()
 
 
+@pytest.mark.slow
 @needs_data
 def test_stopped_sweep_stops_its_jobs_and_resumes(tmp_path):
     output_dir = tmp_path / "out"
@@ -354,6 +357,7 @@ def test_stopped_sweep_stops_its_jobs_and_resumes(tmp_path):
     assert state["jobs"][0]["wall_seconds"] > stopped["wall_seconds"]
 
 
+@pytest.mark.slow
 @needs_data
 def test_sweep_through_hydras_submitit_local_launcher_fails_and_resumes_like_a_local_one(tmp_path):
     late_data = tmp_path / "late_data"  # missing at first: the job that reads it fails

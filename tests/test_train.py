@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification
 
+from afa_cli.metrics import registry
 from afa_cli.runs import Run
 from conftest import ROOT, TINY, needs_data, run_afa
 
@@ -97,6 +98,7 @@ def test_afa_with_zero_weights_trains_exactly_like_off(tiny_runs, tmp_path):
     assert not all(torch.equal(off[k], active[k]) for k in off)
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_last_and_resume_equals_uninterrupted(tmp_path):
     overrides = ["model.num_layers=1", "train.max_train_samples=1200", "train.max_eval_samples=100",
                  "train.batch_size=16", "train.eval_every=25", "train.log_every=1",
@@ -132,6 +134,7 @@ def test_ctrl_c_saves_last_and_resume_equals_uninterrupted(tmp_path):
     assert all(torch.equal(v, weights(interrupted)[k]) for k, v in weights(straight).items())
 
 
+@pytest.mark.slow
 def test_two_runs_started_at_once_get_two_folders(tmp_path):
     procs = [subprocess.Popen([sys.executable, "-m", "afa_cli", "train", *TINY,
                                "train.max_train_samples=32", "train.max_eval_samples=16",
@@ -143,6 +146,7 @@ def test_two_runs_started_at_once_get_two_folders(tmp_path):
     assert len(folders) == 2 and all("_same" in f for f in folders)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["dataset=imdb"], "Unknown dataset 'imdb'"),
     (["dataset.path=/nonexistent/file.tsv"], "dataset.path=/nonexistent/file.tsv does not exist"),
@@ -157,6 +161,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
     assert not any(tmp_path.rglob("*"))
 
 
+@pytest.mark.slow
 def test_bad_rows_stop_before_training(tmp_path):
     data = tmp_path / "bad.tsv"
     data.write_text("sentence\tlabel\ngood film\t1\n\t0\nbad film\t5\n")
@@ -174,6 +179,7 @@ def test_existing_run_dir_is_never_overwritten(tiny_runs):
     assert (tiny_runs["off"] / "summary.json").read_bytes() == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make_path, message", [
     (lambda tmp: tmp / "missing", "does not exist"),
     (lambda tmp: tmp, "neither a checkpoint folder nor a run folder"),
@@ -190,3 +196,11 @@ def test_eval_broken_checkpoint(tiny_runs, tmp_path):
     (broken / "config.json").write_text("{not json")
     result = run_afa("eval", str(broken), check=False)
     assert result.returncode == 2 and "Cannot load checkpoint" in result.stderr
+
+
+def test_every_logged_number_is_a_registered_metric(tiny_runs):
+    """afa/ names its own diagnostics (it imports nothing of afa_cli): the registry must know them."""
+    for run in tiny_runs.values():
+        for event in Run(run).events():
+            numbers = [k for k, v in event.metrics.items() if not isinstance(v, (dict, list))]
+            assert all(registry.is_known(key) for key in numbers), numbers

@@ -6,9 +6,11 @@ import os
 import signal
 
 import pytest
+import torch
 
 from afa_cli.distributed import ONE_PROCESS
 from afa_cli.training import validation
+from afa_cli.training.setup import linear_warmup_then_decay
 from afa_cli.training.signals import StopSignals
 from afa_cli.training.sinks import MetricSink, Sinks
 from afa_cli.training.state import Progress
@@ -90,3 +92,21 @@ def test_stop_signals_are_requests_and_handlers_come_back(stop_signal):
         os.kill(os.getpid(), stop_signal)
         assert stop.requested
     assert signal.getsignal(stop_signal) == before
+
+
+def test_learning_rate_schedule_is_transformers_linear_warmup():
+    from transformers import get_linear_schedule_with_warmup
+
+    def rates(make):
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+        scheduler = make(optimizer)
+        steps = []
+        for _ in range(25):
+            steps.append(scheduler.get_last_lr()[0])
+            optimizer.step()
+            scheduler.step()
+        return steps
+
+    for warmup, total in ((0, 20), (3, 20), (5, 5)):
+        ours = rates(lambda o: linear_warmup_then_decay(o, warmup, total))
+        assert ours == rates(lambda o: get_linear_schedule_with_warmup(o, warmup, total))

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from afa_cli.afa.attention import normalized_entropy, word_attention
 from afa_cli.data import Encoded, collate, eval_batches
@@ -54,21 +53,32 @@ def predict(net: AttendingClassifier, data: Encoded, batch_size: int, pad_id: in
 
 
 def classification_metrics(labels, predictions, label_names: list[str]) -> dict:
-    labels, predictions = np.asarray(labels), np.asarray(predictions)
-    classes = list(range(len(label_names)))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        labels, predictions, labels=classes, zero_division=0)
+    """Accuracy, macro-F1, per-class precision / recall / F1 / support and the confusion matrix
+    (rows: true, columns: predicted); a score with nothing to count (no prediction of a class,
+    no example of it) is 0, as scikit-learn's zero_division=0 has it."""
+    labels, predictions = np.asarray(labels, dtype=np.int64), np.asarray(predictions, dtype=np.int64)
+    classes = len(label_names)
+    confusion = np.bincount(labels * classes + predictions,
+                            minlength=classes * classes).reshape(classes, classes)
+    hits, support, predicted = np.diag(confusion), confusion.sum(axis=1), confusion.sum(axis=0)
+    precision = _ratio(hits, predicted)
+    recall = _ratio(hits, support)
+    f1 = _ratio(2 * precision * recall, precision + recall)
     return {
-        registry.ACCURACY.key: float(accuracy_score(labels, predictions)),
-        registry.MACRO_F1.key: float(f1_score(labels, predictions, labels=classes, average="macro",
-                                              zero_division=0)),
+        registry.ACCURACY.key: float(hits.sum() / max(len(labels), 1)),
+        registry.MACRO_F1.key: float(f1.mean()),
         "per_class": {
             name: {"precision": float(precision[c]), "recall": float(recall[c]),
                    "f1": float(f1[c]), "support": int(support[c])}
             for c, name in enumerate(label_names)
         },
-        "confusion": confusion_matrix(labels, predictions, labels=classes).tolist(),
+        "confusion": confusion.tolist(),
     }
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    numerator, denominator = numerator.astype(np.float64), denominator.astype(np.float64)
+    return np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0)
 
 
 def is_lexicon_word(word: str, lexicon: frozenset[str]) -> bool:
