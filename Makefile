@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml setup.py Makefile
 
 # Two workers on two cores, each with one torch thread (tests/conftest.py).
 test: install
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
