@@ -247,5 +247,4 @@ def sweep(
         console.print(table)
     console.print("written: " + ", ".join(str(path) for path in report.files), highlight=False)
     if report.failed:
-        _fail(f"{len(report.failed)} of {len(report.rows)} jobs not done: {', '.join(report.failed)}. "
-              f"Logs: <job>/job.log; run them again with afa sweep --resume {report.sweep_dir}", code=1)
+        _fail(report.not_done_line(), code=1)

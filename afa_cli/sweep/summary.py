@@ -58,6 +58,12 @@ class SweepReport:
     failed: list[str]     # jobs not done (failed, or never finished)
     files: list[Path]
 
+    def not_done_line(self) -> str:
+        """What to do about the jobs that are not done, in one line."""
+        return (f"{len(self.failed)} of {len(self.rows)} jobs not done: {', '.join(self.failed)}. "
+                f"Logs: <job>/{Run.JOB_LOG}; run them again with afa sweep --resume "
+                f"{self.sweep_dir}")
+
     def tables(self) -> list[tuple[str, list[str], list[list[str]]]]:
         """(title, header, rows) of the grouped tables: scores, and attention quality; the chosen
         metric comes first in its table."""
