@@ -10,12 +10,12 @@ from typing import Optional
 import typer
 from omegaconf import OmegaConf
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperCommand
 
 from afa_cli.errors import UserError
 from afa_cli.metrics import registry
-from afa_cli.metrics.registry import ACCURACY, BEST, at
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Experiment runner for AFA (Adversarial Feedback for Attention).")
@@ -28,7 +28,9 @@ CONFIG_DIRS = typer.Option(None, "--config-dir",
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    # escaped: a message may hold brackets (a YAML list, a path) that rich would read as markup
+    err_console.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False,
+                      soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -45,7 +47,9 @@ class StrictCommand(TyperCommand):
         params = self.get_params(ctx)
         arguments = [value for p in params if p.param_type_name == "argument"
                      for value in _as_tuple(parsed.get(p.name))]
-        unknown = next((a for a in arguments if a.startswith("-") and a != "-"), None)
+        before_separator = args[:args.index("--")] if "--" in args else args  # -- ends the options
+        unknown = next((a for a in arguments if a.startswith("-") and a != "-"
+                        and a in before_separator), None)
         if unknown is not None:
             name = unknown.split("=", 1)[0]
             options = [o for p in params if p.param_type_name == "option"
@@ -225,7 +229,7 @@ def sweep(
                                           help="Run a sweep folder's unfinished and failed jobs."),
     summarize: Optional[Path] = typer.Option(None, "--summarize",
                                              help="Only (re)write a sweep folder's summary."),
-    metric: str = typer.Option(at(BEST, ACCURACY), "--metric", help="The metric summary.png plots."),
+    metric: str = typer.Option(registry.DEFAULT_RUN_METRIC, "--metric", help="The metric summary.png plots."),
 ) -> None:
     """Run a grid of trainings, one process and run folder per job, then summarize them."""
     from afa_cli.sweep import STD_NOTE, SweepInterrupted, sweep as run_sweep

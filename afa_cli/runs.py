@@ -225,7 +225,7 @@ class Run:
         OmegaConf.save(cfg, target / self.CONFIG)
         OmegaConf.save(OmegaConf.create([_relative_override(o, here) for o in self.overrides()]),
                        target / self.OVERRIDES)
-        shutil.copy2(self.path / self.SUMMARY, target / self.SUMMARY)
+        write_json(target / self.SUMMARY, self.summary().to_dict())
 
     # ---- checkpoints ---------------------------------------------------------------------------
 

@@ -41,6 +41,21 @@ def test_overrides_that_add_or_delete_keys_are_not_options():
     assert printed.extra.note == "hi" and "output_dir" not in printed
 
 
+def test_after_a_double_dash_everything_is_an_argument(tmp_path):
+    result = CliRunner().invoke(app, ["inspect-attention", "--checkpoint", str(tmp_path / "none"),
+                                      "--", "-5 stars, awful"])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: Checkpoint {tmp_path / 'none'} does not exist."
+
+
+def test_error_lines_keep_their_brackets(tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "mine.yaml").write_text("defaults: [minilm, _self_]\nlora: {r: 4}\n")
+    result = CliRunner().invoke(app, ["train", "--cfg", "--config-dir", str(tmp_path), "model=mine"])
+    assert result.exit_code == 2
+    assert "(defaults: [schema_lora, _self_])." in result.output
+
+
 @pytest.mark.slow
 @needs_data
 def test_a_run_with_a_user_option_is_read_back_with_its_config_dirs(tmp_path):

@@ -112,7 +112,7 @@ def test_mpnet_attention_is_read_from_the_chosen_layer_alone(mpnet, layer):
     batch = tokenizer(["a gripping , well acted film", "dull"], padding=True, return_tensors="pt")
     try:
         out = net(batch["input_ids"], batch["attention_mask"], False)
-        logits, pooled, token_attention = out.logits, out.pooled, out.token_attention
+        logits, token_attention = out.logits, out.token_attention
     finally:
         for handle in handles:
             handle.remove()

@@ -54,11 +54,14 @@ class LoadedCheckpoint:
             return frequent_words(fallback_texts)
 
 
-def load_for_scoring(path: str | Path, overrides: list[str] = (),
-                     config_dirs: list[Path] = ()) -> LoadedCheckpoint:
+def load_for_scoring(path: str | Path, overrides: list[str] = (), config_dirs: list[Path] = (),
+                     dataset: str | None = None) -> LoadedCheckpoint:
     """A run folder (its best checkpoint) or a checkpoint folder, and its config: the run's own,
-    or the run's overrides plus these, composed with the run's config folders."""
+    or the run's overrides plus these, composed with the run's config folders; `dataset` names
+    the dataset to read it with when it is not the run's own."""
     checkpoint, run = runs.resolve(path)
     cfg = compose_for_run(run, list(overrides), list(config_dirs))
+    if dataset is not None and cfg.dataset.name != dataset:
+        cfg = compose_for_run(run, [*overrides, f"dataset={dataset}"], list(config_dirs))
     model, tokenizer = load_checkpoint(checkpoint)
     return LoadedCheckpoint(checkpoint, run, cfg, model, tokenizer)

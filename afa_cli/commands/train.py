@@ -19,13 +19,15 @@ def train(cfg: DictConfig | None, overrides: list[str], console: Console,
           resume_dir: Path | None = None, config_dirs: list[Path] = ()) -> Path:
     """Train one run (a new one from cfg, or continue resume_dir); returns its folder."""
     resume = Run.open(resume_dir) if resume_dir is not None else None
-    if resume is not None:
-        cfg = resume.config()
+    resume_state = None
+    if resume is not None:  # read first: a run without a training state stops before any loading
+        cfg, resume_state = resume.config(), resume.training_state()
     ctx = distributed.setup(cfg.train.device)
     try:
         trainer = build_trainer(cfg, overrides, list(config_dirs),
-                                console if ctx.is_main else Console(quiet=True), resume, ctx)
-        run_dir = trainer.run()
+                                console if ctx.is_main else Console(quiet=True), resume,
+                                resume_state, ctx)
+        run_dir = trainer.train()
     except (Interrupted, UserError):
         ctx.close()  # every process raises these together
         raise

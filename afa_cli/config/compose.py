@@ -15,14 +15,14 @@ from hydra import compose, initialize_config_module
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
-from afa_cli.config import schema
+from afa_cli.config.schema import LORA_SCHEMA, invalid_values, register
 from afa_cli.errors import UserError
 
 if TYPE_CHECKING:  # runs imports torch, which composing a config does not need
     from afa_cli.runs import Run
 
 CONF_PACKAGE = "afa_cli.conf"
-schema.register()
+register()
 
 
 def group_options(group: str, config_dirs: Sequence[Path] = ()) -> list[str]:
@@ -54,7 +54,7 @@ def compose_config(overrides: list[str], config_dirs: Sequence[Path] = ()) -> Di
     if missing:
         raise UserError(f"Invalid config: {', '.join(missing)} not set; give a value in the "
                         f"option's yaml or as {missing[0]}=VALUE.")
-    problems = schema.invalid_values(cfg)
+    problems = invalid_values(cfg)
     if problems:
         raise UserError(f"Invalid config: {problems[0]}.")
     return cfg
@@ -93,8 +93,10 @@ def explain(err: Exception, config_dirs: Sequence[Path]) -> str:
     unknown = next((e for e in chain if isinstance(e, ConfigKeyError)), None)
     if override or unknown is not None:
         key = override.group(1) if override else unknown.full_key
-        return (f"Unknown config key '{key}'{where}. {valid_keys_hint(key)} "
-                "Use +key=value to add a new key.")
+        fix = (f"A model option has LoRA settings when its defaults list {LORA_SCHEMA} "
+               f"(defaults: [{LORA_SCHEMA}, _self_])." if key.split(".")[:2] == ["model", "lora"]
+               else "Use +key=value to add a new key.")
+        return f"Unknown config key '{key}'{where}. {valid_keys_hint(key)} {fix}"
     return f"Invalid overrides: {text.splitlines()[0]}"
 
 

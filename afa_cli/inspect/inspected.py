@@ -8,9 +8,9 @@ from pathlib import Path
 
 from afa_cli.commands.checkpoint import LoadedCheckpoint, load_for_scoring
 from afa_cli.errors import UserError
-from afa_cli.paths import shown_path
 from afa_cli.inspect.rollout import RolloutClassifier
 from afa_cli.models import AttendingClassifier, num_layers, query_position_kind
+from afa_cli.paths import shown_path
 
 METHODS = ("cls", "rollout")
 
@@ -87,10 +87,7 @@ def load_inspected(paths: list[Path], dataset: str | None = None) -> list[Inspec
     """Load each run or checkpoint folder; with a dataset name, configure it for that dataset."""
     models = []
     for path in paths:
-        loaded = load_for_scoring(path)
-        if dataset is not None and loaded.cfg.dataset.name != dataset:
-            loaded = load_for_scoring(path, [f"dataset={dataset}"])
-        models.append(InspectedModel(**vars(loaded)))
+        models.append(InspectedModel(**vars(load_for_scoring(path, dataset=dataset))))
     if any(m.label_names != models[0].label_names for m in models):
         raise UserError("The checkpoints predict different labels ("
                         + " vs ".join(", ".join(m.label_names) for m in models)

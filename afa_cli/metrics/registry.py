@@ -89,6 +89,10 @@ def at(evaluation: str, metric: Metric) -> str:
     return f"{evaluation}_{metric.key}"
 
 
+# The number runs are compared by unless asked otherwise: the accuracy of the checkpoint kept.
+DEFAULT_RUN_METRIC = at(BEST, ACCURACY)
+
+
 _ALL = {m.key: m for m in (*SCORES, *UNIFORM_REFERENCES, *TRAINING, WALL_SECONDS)}
 
 

@@ -63,7 +63,7 @@ def classification_metrics(labels, predictions, label_names: list[str]) -> dict:
     hits, support, predicted = np.diag(confusion), confusion.sum(axis=1), confusion.sum(axis=0)
     precision = _ratio(hits, predicted)
     recall = _ratio(hits, support)
-    f1 = _ratio(2 * precision * recall, precision + recall)
+    f1 = _ratio(2 * hits, support + predicted)  # = 2PR / (P + R), rounded as scikit-learn does
     return {
         registry.ACCURACY.key: float(hits.sum() / max(len(labels), 1)),
         registry.MACRO_F1.key: float(f1.mean()),

@@ -11,14 +11,15 @@ from rich.console import Console
 from afa_cli.errors import UserError
 from afa_cli.sweep.executor import SweepInterrupted
 from afa_cli.sweep.launch import resume_sweep, start_sweep
-from afa_cli.sweep.summary import DEFAULT_METRIC, STD_NOTE, SweepReport, check_metric, summarize
+from afa_cli.metrics.registry import DEFAULT_RUN_METRIC
+from afa_cli.sweep.summary import STD_NOTE, SweepReport, check_metric, summarize
 
 __all__ = ["STD_NOTE", "SweepInterrupted", "SweepReport", "sweep"]
 
 
 def sweep(overrides: list[str], parallel: int = 1, name: str | None = None,
           config_dir: Path | None = None, resume: Path | None = None,
-          summarize_dir: Path | None = None, metric: str = DEFAULT_METRIC,
+          summarize_dir: Path | None = None, metric: str = DEFAULT_RUN_METRIC,
           console: Console | None = None) -> SweepReport:
     """Start a sweep, resume one, or only summarize one; returns its summary."""
     console = console or Console()

@@ -82,7 +82,7 @@ def _launcher_config(launcher_overrides: list[str], sweep_dir: Path):
         GlobalHydra.instance().clear()
 
 
-def check(launcher_overrides: list[str]) -> None:
+def check_launcher(launcher_overrides: list[str]) -> None:
     """Fail before a sweep folder exists when the launcher settings do not compose."""
     with _launcher_config(launcher_overrides, Path.cwd()):
         pass

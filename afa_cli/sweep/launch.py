@@ -12,7 +12,7 @@ from rich.console import Console
 
 from afa_cli.errors import UserError
 from afa_cli.runs import Run, new_timestamped_dir
-from afa_cli.sweep import hydra_launch
+from afa_cli.sweep.hydra_launch import HydraLauncherExecutor, check_launcher, is_launcher_override
 from afa_cli.sweep.executor import Executor
 from afa_cli.sweep.grid import check_jobs, plan_sweep
 from afa_cli.sweep.local import LocalExecutor
@@ -27,13 +27,13 @@ def start_sweep(args: list[str], parallel: int, name: str | None, config_dir: Pa
     """Plan and check every job, create the sweep folder, run the jobs; returns the folder."""
     if name is not None and not re.fullmatch(r"[A-Za-z0-9._-]+", name):
         raise UserError(f"--name {name!r}: use letters, digits, '.', '_' and '-'.")
-    launcher = [a for a in args if hydra_launch.is_launcher_override(a)]
+    launcher = [a for a in args if is_launcher_override(a)]
     other_hydra = [a for a in args if a.lstrip("+~").startswith("hydra") and a not in launcher]
     if other_hydra:
         raise UserError(f"{other_hydra[0]}: afa sweep takes only hydra/launcher=NAME and "
                         "hydra.launcher.KEY=VALUE from Hydra's own settings.")
     if launcher:
-        hydra_launch.check(launcher)
+        check_launcher(launcher)
     plan = plan_sweep([a for a in args if a not in launcher], config_dir)
     output_dir = check_jobs(plan.jobs, config_dir)
     if "'" in str(output_dir.resolve()):
@@ -99,7 +99,7 @@ def _move_aside(state: SweepState, job: JobState) -> None:
 
 def run_unfinished(state: SweepState, parallel: int, console: Console) -> None:
     """Run the jobs not done yet; sweep.yaml names the process while it runs them."""
-    executor: Executor = (hydra_launch.HydraLauncherExecutor(state.launcher, parallel, console)
+    executor: Executor = (HydraLauncherExecutor(state.launcher, parallel, console)
                           if state.launcher else LocalExecutor(parallel, console))
     state.set_pid(os.getpid())
     try:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from afa_cli.errors import UserError
-from afa_cli.metrics.registry import (ACCURACY, ATTENTION, BEST, CLASSIFICATION, FINAL,
+from afa_cli.metrics.registry import (ATTENTION, BEST, CLASSIFICATION, DEFAULT_RUN_METRIC, FINAL,
                                      WALL_SECONDS, at, get)
 from afa_cli.metrics.seeds import SeedStats
 from afa_cli.runs import Run
@@ -25,7 +25,6 @@ TABLES = {
     "attention quality at the best checkpoint": ATTENTION_METRICS,
 }
 METRICS = tuple(metric for metrics in TABLES.values() for metric in metrics)
-DEFAULT_METRIC = at(BEST, ACCURACY)
 TABLE_DIGITS = 3  # at most, so that a row of mean ± std cells stays readable
 STD_NOTE = "mean ± sample std (ddof=1) over seeds; n = finished jobs"
 
@@ -84,7 +83,7 @@ def table_digits(metric: str) -> int:
     return min(get(metric).digits, TABLE_DIGITS)
 
 
-def summarize(sweep_dir: Path, metric: str = DEFAULT_METRIC) -> SweepReport:
+def summarize(sweep_dir: Path, metric: str = DEFAULT_RUN_METRIC) -> SweepReport:
     """Read every finished job's run summary and write summary.csv, summary.md and summary.png."""
     check_metric(metric)
     sweep_dir = Path(sweep_dir)

@@ -1,4 +1,4 @@
-"""The training loop, top to bottom: `Trainer.run` steps, logs, evaluates, checkpoints and stops;
+"""The training loop, top to bottom: `Trainer.train` steps, logs, evaluates, checkpoints and stops;
 `Trainer.train_step` is one optimizer step. training/setup.py builds a Trainer; the method's math
 lives in afa_cli.afa, and this file only calls it."""
 
@@ -11,7 +11,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
-from rich.console import Console
 
 from afa_cli import distributed
 from afa_cli.data import Encoded, collate, train_batches
@@ -40,13 +39,15 @@ class Trainer:
     def __init__(self, cfg: DictConfig, ctx: distributed.Context, run: Run, log: logging.Logger,
                  model, tokenizer, net: AttendingClassifier, train_data: Encoded,
                  state: TrainingState, sinks: Sinks, validator: Validator, window: MetricsWindow):
-        self.cfg, self.tc, self.ctx, self.folder, self.log = cfg, cfg.train, ctx, run, log
+        self.cfg, self.tc, self.ctx, self.run, self.log = cfg, cfg.train, ctx, run, log
         self.model, self.tokenizer, self.net, self.train_data = model, tokenizer, net, train_data
         self.state, self.progress, self.afa = state, state.progress, state.afa
         self.sinks, self.validator, self.window = sinks, validator, window
 
-    def run(self) -> Path:
+    def train(self) -> Path:
         tc, progress = self.tc, self.progress
+        # Patience is judged at the periodic evaluations (an epoch-end one counts at the next).
+        out_of_patience = False
         with StopSignals() as stop, self.sinks:
             while progress.epoch < tc.epochs and not progress.done:
                 batches = train_batches(self.train_data.lengths(), tc.batch_size, self.cfg.seed,
@@ -62,11 +63,12 @@ class Trainer:
                         self.log_window()
                     if progress.step % tc.eval_every == 0:
                         self.validator()
-                    if self.validator.out_of_patience:
-                        break
+                        out_of_patience = self.validator.out_of_patience
                     if self.ctx.any(stop.requested):
                         self.interrupt()
-                if self.validator.out_of_patience:
+                    if out_of_patience:
+                        break
+                if out_of_patience:
                     self.log.info("early stop at step %d: %d evaluations without improvement",
                                   progress.step, progress.evals_without_improvement)
                     progress.done = True
@@ -107,27 +109,27 @@ class Trainer:
     def save_last(self) -> None:
         state = self.state.state_dict()  # collective: every process takes part
         if self.ctx.is_main:
-            self.folder.save_checkpoint(LAST, self.model, self.tokenizer, state)
+            self.run.save_checkpoint(LAST, self.model, self.tokenizer, state)
 
     def interrupt(self) -> None:
         self.save_last()
         self.log.info("interrupted at step %d", self.progress.step)
-        raise Interrupted(self.folder.path, self.progress.step, self.ctx.world_size)
+        raise Interrupted(self.run.path, self.progress.step, self.ctx.world_size)
 
     def finish(self) -> Path:
         progress = self.progress
         progress.done = True
         self.save_last()
         if self.ctx.is_main:
-            self.folder.write_summary(self.summary())
+            self.run.write_summary(self.summary())
         self.log.info("finished: best validation accuracy %.4f at step %d",
                       progress.best_accuracy, progress.best_step)
-        return self.folder.path
+        return self.run.path
 
     def summary(self) -> RunSummary:
         """Best and final validation metrics, speed, seed, versions, commit."""
         progress, cfg = self.progress, self.cfg
-        evaluations = self.folder.events(VALIDATION)
+        evaluations = self.run.events(VALIDATION)
         return RunSummary(
             dataset=cfg.dataset.name, model=cfg.model.name, afa_enabled=bool(cfg.afa.enabled),
             seed=cfg.seed, steps=progress.step,

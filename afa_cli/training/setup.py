@@ -69,7 +69,8 @@ def build_afa(cfg: DictConfig, model, tokenizer, ctx: distributed.Context) -> AF
 
 
 def build_trainer(cfg: DictConfig, overrides: list[str], config_dirs: list[Path],
-                  console: Console, resume: Run | None, ctx: distributed.Context) -> Trainer:
+                  console: Console, resume: Run | None, resume_state: dict | None,
+                  ctx: distributed.Context) -> Trainer:
     tc, device = cfg.train, ctx.device
     # Each process draws its own dropout; DDP starts every process from rank 0's weights.
     seed_everything(cfg.seed + ctx.rank)
@@ -104,7 +105,7 @@ def build_trainer(cfg: DictConfig, overrides: list[str], config_dirs: list[Path]
         run = Run(ctx.on_main(lambda: new_run(cfg, overrides, config_dirs, frequent).path))
     else:
         run = resume
-        state.load_state_dict(resume.training_state(), str(resume.path))
+        state.load_state_dict(resume_state, str(resume.path))
     log = run.open_log() if ctx.is_main else silent_log()
     log.info("%s run %s: %d train / %d validation rows from %s, %d process(es) on %s",
              "resumed" if resume else "new", run.path, len(train_data), len(val_data),

@@ -84,10 +84,10 @@ class TrainingState:
             "rng": self.ctx.gather_objects(self._random_states()),
         }
 
-    def load_state_dict(self, state: dict, run_name: str) -> None:
+    def load_state_dict(self, state: dict, run_path: str) -> None:
         random_states = state["rng"]
         if len(random_states) != self.ctx.world_size:
-            raise UserError(f"{run_name} was trained by {len(random_states)} process(es); resume "
+            raise UserError(f"{run_path} was trained by {len(random_states)} process(es); resume "
                             f"it with as many (torchrun --nproc_per_node {len(random_states)}).")
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
