@@ -204,3 +204,21 @@ def test_every_logged_number_is_a_registered_metric(tiny_runs):
         for event in Run(run).events():
             numbers = [k for k, v in event.metrics.items() if not isinstance(v, (dict, list))]
             assert all(registry.is_known(key) for key in numbers), numbers
+
+
+@pytest.mark.slow
+def test_patience_stops_at_the_first_evaluation_without_improvement(tmp_path):
+    run = tmp_path / "patient"
+    run_afa("train", *TINY, "afa=off", "train.eval_every=4", "train.patience=1", "train.epochs=3",
+            f"run_dir={run}")
+    accuracies = [(e.step, e.metrics["accuracy"]) for e in Run(run).events() if e.split == "validation"]
+    best, stop_at = -1.0, None
+    for step, accuracy in accuracies:
+        if accuracy <= best and step % 4 == 0:
+            stop_at = step
+            break
+        best = max(best, accuracy)
+    summary = Run(run).summary()
+    assert stop_at is not None, accuracies  # three epochs of 19 steps leave time for a plateau
+    assert summary.steps == stop_at and accuracies[-1][0] == stop_at
+    assert "early stop at step" in (run / "train.log").read_text()
