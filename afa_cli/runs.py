@@ -166,6 +166,29 @@ class Run:
         with (self.path / self.METRICS).open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(event) + "\n")
 
+    def event_count(self) -> int:
+        """Lines of metrics.jsonl so far: a checkpoint records it, so that a resume from it knows
+        which events came after it."""
+        path = self.path / self.METRICS
+        return len(path.read_bytes().splitlines()) if path.is_file() else 0
+
+    def set_aside_events(self, keep: int) -> Path | None:
+        """A run resumed from a checkpoint repeats the steps logged after it: metrics.jsonl keeps
+        its first `keep` lines and the rest (with a line a hard stop cut short) moves to
+        metrics.after-<keep>.jsonl, or -2, -3, ... beside an earlier one; returns that file."""
+        path = self.path / self.METRICS
+        lines = path.read_bytes().splitlines(keepends=True) if path.is_file() else []
+        if len(lines) <= keep:
+            return None
+        aside = next(candidate for n in range(1, 10_000) for candidate in
+                     [self.path / f"metrics.after-{keep}{'' if n == 1 else f'-{n}'}.jsonl"]
+                     if not candidate.exists())
+        aside.write_bytes(b"".join(lines[keep:]))
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(b"".join(lines[:keep]))
+        os.replace(tmp, path)
+        return aside
+
     def events(self, split: str | None = None) -> list[Event]:
         path = self.path / self.METRICS
         if not path.is_file():
@@ -237,13 +260,17 @@ class Run:
         target = self.checkpoint(which)
         tmp = target.with_name(f".{which}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(tmp, safe_serialization=True)
-        if not (tmp / "config.json").is_file():
-            # A LoRA model saves only its adapter; the config (labels, layers) rebuilds the rest.
-            model.config.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        if state is not None:
-            torch.save(state, tmp / self.TRAINING_STATE)
+        try:
+            model.save_pretrained(tmp, safe_serialization=True)
+            if not (tmp / "config.json").is_file():
+                # A LoRA model saves only its adapter; the config (labels, layers) rebuilds the rest.
+                model.config.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            if state is not None:
+                torch.save(state, tmp / self.TRAINING_STATE)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)  # a failed save (a full disk) leaves nothing
+            raise
         old = target.with_name(f".{which}.old")
         shutil.rmtree(old, ignore_errors=True)
         if target.exists():

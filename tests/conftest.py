@@ -56,22 +56,27 @@ def _shared_tmp(tmp_path_factory) -> Path:
     return base.parent if WORKER else base
 
 
+def trained_once(tmp_path_factory, name: str, *overrides: str) -> Path:
+    """A finished run of these overrides, trained once per test session for every worker."""
+    run_dir = _shared_tmp(tmp_path_factory) / "trained_once" / name
+    run_dir.parent.mkdir(exist_ok=True)
+    with FileLock(str(run_dir) + ".lock"):
+        if not Run(run_dir).finished:
+            shutil.rmtree(run_dir, ignore_errors=True)  # a run an earlier worker left unfinished
+            run_afa("train", *overrides, f"run_dir={run_dir}")
+    return run_dir
+
+
 @pytest.fixture(scope="session")
 def tiny_runs(tmp_path_factory) -> dict[str, Path]:
     """Two finished runs of the same seed: plain fine-tuning and AFA."""
     if not HAS_DATA:
         pytest.skip("AFA_DATA_DIR with sst2/ not set")
-    out = _shared_tmp(tmp_path_factory) / "tiny_runs"
-    out.mkdir(exist_ok=True)
     # The second worker asks for the runs in the other order, so that two workers train one each.
     order = TINY_RUNS[::-1] if WORKER and WORKER[-1] in "13579" else TINY_RUNS
-    for afa in order:
-        run_dir = out / afa
-        with FileLock(str(run_dir) + ".lock"):
-            if not Run(run_dir).finished:
-                shutil.rmtree(run_dir, ignore_errors=True)  # a run an earlier worker left unfinished
-                run_afa("train", *TINY, f"afa={afa}", "seed=1", f"run_dir={run_dir}")
-    return {afa: out / afa for afa in TINY_RUNS}
+    runs = {afa: trained_once(tmp_path_factory, f"tiny_{afa}", *TINY, f"afa={afa}", "seed=1")
+            for afa in order}
+    return {afa: runs[afa] for afa in TINY_RUNS}
 
 
 def pytest_collection_modifyitems(items):

@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
@@ -123,3 +124,32 @@ def test_keep_copies_what_results_keep_with_folders_relative_to_the_run(tmp_path
     assert (kept.config().run_dir, kept.config().output_dir) == (".", "../..")
     assert str(tmp_path) not in "".join(p.read_text() for p in kept.path.iterdir())
     assert kept.summary() == run.summary()
+
+
+def test_events_after_a_checkpoint_are_set_aside_not_deleted(tmp_path):
+    run = Run(tmp_path)
+    assert run.event_count() == 0 and run.set_aside_events(0) is None
+    for step in (1, 2, 3):
+        run.append_event(step, 0, "train", {"loss": float(step)})
+    with (tmp_path / Run.METRICS).open("a") as handle:
+        handle.write('{"step": 4, "ep')  # a line a hard stop cut short
+    assert run.event_count() == 4
+    assert run.set_aside_events(4) is None
+    aside = run.set_aside_events(1)
+    assert [e.step for e in run.events()] == [1]
+    assert aside.name == "metrics.after-1.jsonl" and aside.read_text().count("\n") == 2
+    run.append_event(2, 0, "train", {"loss": 2.0})
+    assert run.set_aside_events(1).name == "metrics.after-1-2.jsonl" and aside.is_file()
+
+
+def test_a_failed_checkpoint_save_leaves_nothing_half_written(tmp_path):
+    class FullDisk:
+        def save_pretrained(self, folder, **kwargs):
+            Path(folder).mkdir(parents=True)
+            (Path(folder) / "model.safetensors").write_bytes(b"partial")
+            raise OSError(28, "No space left on device")
+
+    run = Run(tmp_path)
+    with pytest.raises(OSError, match="No space left"):
+        run.save_checkpoint(LAST, FullDisk(), tokenizer=None)
+    assert not (tmp_path / Run.CHECKPOINTS).exists() or not any((tmp_path / Run.CHECKPOINTS).iterdir())

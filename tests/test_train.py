@@ -14,7 +14,7 @@ from transformers import AutoModelForSequenceClassification
 
 from afa_cli.metrics import registry
 from afa_cli.runs import Run
-from conftest import ROOT, TINY, needs_data, run_afa
+from conftest import ROOT, TINY, needs_data, run_afa, trained_once
 
 pytestmark = needs_data
 
@@ -98,25 +98,42 @@ def test_afa_with_zero_weights_trains_exactly_like_off(tiny_runs, tmp_path):
     assert not all(torch.equal(off[k], active[k]) for k in off)
 
 
-@pytest.mark.slow
-def test_ctrl_c_saves_last_and_resume_equals_uninterrupted(tmp_path):
-    overrides = ["model.num_layers=1", "train.max_train_samples=1200", "train.max_eval_samples=100",
-                 "train.batch_size=16", "train.eval_every=25", "train.log_every=1",
-                 "afa.warmup_steps=5", "seed=2", "train.num_threads=1"]
-    straight = tmp_path / "straight"
-    run_afa("train", *overrides, f"run_dir={straight}")
+# 75 steps, an evaluation (and a periodic checkpoint) every 25, every step logged.
+STOPPED = ["model.num_layers=1", "train.max_train_samples=1200", "train.max_eval_samples=100",
+           "train.batch_size=16", "train.eval_every=25", "train.log_every=1",
+           "afa.warmup_steps=5", "seed=2", "train.num_threads=1"]
 
-    interrupted = tmp_path / "interrupted"
+
+@pytest.fixture(scope="session")
+def straight(tmp_path_factory):
+    """STOPPED without a stop: what a stopped and resumed run must end as."""
+    return trained_once(tmp_path_factory, "straight", *STOPPED)
+
+
+def start_training(run_dir, *overrides) -> subprocess.Popen:
     env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
-    proc = subprocess.Popen([sys.executable, "-m", "afa_cli", "train", *overrides,
-                             f"run_dir={interrupted}"], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "afa_cli", "train", *overrides,
+                             f"run_dir={run_dir}"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_step(proc: subprocess.Popen, run_dir, step: int) -> None:
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
-        if any(e.step >= 30 for e in Run(interrupted).events()):
-            proc.send_signal(signal.SIGINT)
-            break
+        if any(e.step >= step for e in Run(run_dir).events()):
+            return
         time.sleep(0.05)
+    raise AssertionError(f"{run_dir} never logged step {step}")
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_last_and_resume_equals_uninterrupted(straight, tmp_path):
+    overrides = STOPPED
+
+    interrupted = tmp_path / "interrupted"
+    proc = start_training(interrupted, *overrides)
+    wait_for_step(proc, interrupted, 30)
+    proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 130, stderr
     assert f"afa train --resume {interrupted}" in stderr and "Traceback" not in stderr
@@ -132,6 +149,30 @@ def test_ctrl_c_saves_last_and_resume_equals_uninterrupted(tmp_path):
     validation = lambda r: [e.metrics for e in Run(r).events() if e.split == "validation"]
     assert validation(straight) == validation(interrupted)
     assert all(torch.equal(v, weights(interrupted)[k]) for k, v in weights(straight).items())
+
+
+@pytest.mark.slow
+def test_kill_9_loses_only_the_steps_since_the_periodic_checkpoint(straight, tmp_path):
+    killed = tmp_path / "killed"
+    proc = start_training(killed, *STOPPED)
+    wait_for_step(proc, killed, 35)  # past the checkpoint at step 25
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert Run(killed).resumable and not Run(killed).finished
+    assert not list((killed / "checkpoints").glob(".*"))  # no half-written checkpoint left
+
+    run_afa("train", "--resume", str(killed))
+    steps = [e.step for e in Run(killed).events("train")]
+    assert steps == list(range(1, 76))  # the steps after 25 logged once, by the resumed run
+    # kept: the 25 training events and the validation up to the checkpoint; the rest set aside
+    [aside] = killed.glob("metrics.after-*.jsonl")
+    assert aside.name == "metrics.after-26.jsonl"
+    aside_steps = [json.loads(line)["step"] for line in aside.read_text().splitlines()]
+    assert aside_steps[0] == 26 and aside_steps[-1] >= 35
+    same = lambda r: [(e.step, e.split, {k: v for k, v in e.metrics.items() if k != "examples_per_s"})
+                      for e in Run(r).events()]
+    assert same(killed) == same(straight)
+    assert all(torch.equal(v, weights(killed)[k]) for k, v in weights(straight).items())
 
 
 @pytest.mark.slow

@@ -110,6 +110,9 @@ class TrainConfig:
     patience: Optional[int] = setting(5, "stop after this many evaluations without a better "
                                          "validation accuracy (null = never)")
     log_every: int = setting(50, "log the training means every N steps", ge=1)
+    save_every: Optional[int] = setting(None, "rewrite checkpoints/last with the whole training "
+                                              "state every N steps, so that a hard stop loses at "
+                                              "most N (null = at every evaluation)", ge=1)
     num_threads: int = setting(2, "torch threads per process; under torchrun on CPU, capped at "
                                   "cores / processes on the node", ge=1)
     length_group_pool: int = setting(50, "batches are drawn from pools of batch_size × this "

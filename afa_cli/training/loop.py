@@ -24,6 +24,10 @@ from afa_cli.training.validation import Validator
 from afa_cli.training.window import MetricsWindow
 
 
+# The metrics.jsonl lines a checkpoint's state follows: a resume sets the later ones aside.
+METRICS_EVENTS = "metrics_events"
+
+
 class Interrupted(Exception):
     """A stop signal during training: checkpoints/last is saved and the run can be resumed."""
 
@@ -43,6 +47,7 @@ class Trainer:
         self.model, self.tokenizer, self.net, self.train_data = model, tokenizer, net, train_data
         self.state, self.progress, self.afa = state, state.progress, state.afa
         self.sinks, self.validator, self.window = sinks, validator, window
+        self.save_every = cfg.train.get("save_every") or cfg.train.eval_every  # older runs: unset
 
     def train(self) -> Path:
         tc, progress = self.tc, self.progress
@@ -64,6 +69,8 @@ class Trainer:
                     if progress.step % tc.eval_every == 0:
                         self.validator()
                         out_of_patience = self.validator.out_of_patience
+                    if progress.step % self.save_every == 0:
+                        self.save_last()  # a hard stop then loses at most save_every steps
                     if self.ctx.any(stop.requested):
                         self.interrupt()
                     if out_of_patience:
@@ -109,6 +116,7 @@ class Trainer:
     def save_last(self) -> None:
         state = self.state.state_dict()  # collective: every process takes part
         if self.ctx.is_main:
+            state[METRICS_EVENTS] = self.run.event_count()
             self.run.save_checkpoint(LAST, self.model, self.tokenizer, state)
 
     def interrupt(self) -> None:

@@ -20,7 +20,7 @@ from afa_cli.errors import UserError
 from afa_cli.lexicon import frequent_words
 from afa_cli.models import AttendingClassifier, load_checkpoint, load_pretrained
 from afa_cli.runs import BEST, LAST, Run, silent_log
-from afa_cli.training.loop import Trainer
+from afa_cli.training.loop import METRICS_EVENTS, Trainer
 from afa_cli.training.sinks import run_sinks
 from afa_cli.training.state import Progress, TrainingState, seed_everything
 from afa_cli.training.validation import Validator
@@ -106,6 +106,8 @@ def build_trainer(cfg: DictConfig, overrides: list[str], config_dirs: list[Path]
     else:
         run = resume
         state.load_state_dict(resume_state, str(resume.path))
+        if ctx.is_main and METRICS_EVENTS in resume_state:
+            resume.set_aside_events(resume_state[METRICS_EVENTS])
     log = run.open_log() if ctx.is_main else silent_log()
     log.info("%s run %s: %d train / %d validation rows from %s, %d process(es) on %s",
              "resumed" if resume else "new", run.path, len(train_data), len(val_data),
