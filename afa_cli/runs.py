@@ -12,6 +12,7 @@ A folder is created once and never overwritten; every JSON file is swapped in at
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import math
@@ -31,6 +32,7 @@ from afa_cli.errors import UserError
 
 BEST, LAST = "best", "last"
 VALIDATION, TRAIN = "validation", "train"
+_HELD_LOCKS: dict[Path, int] = {}  # run folder -> the open lock file this process holds
 
 
 @dataclass
@@ -99,6 +101,7 @@ class Run:
     CHECKPOINTS = "checkpoints"
     TRAINING_STATE = "training_state.pt"
     JOB_LOG = "job.log"
+    LOCK = ".lock"  # held by the process writing the run; names its pid
     # What docs/results keeps of a run: enough to label and tabulate it, no weights.
     KEPT = (CONFIG, OVERRIDES, SUMMARY)
     WRITTEN_TO = ("run_dir", "output_dir")  # config keys naming where the run was written
@@ -250,6 +253,38 @@ class Run:
                        target / self.OVERRIDES)
         write_json(target / self.SUMMARY, self.summary().to_dict())
 
+    # ---- who writes the run --------------------------------------------------------------------
+
+    def lock(self) -> None:
+        """Mark the run as written by this process until release_locks() or the process's end,
+        however it ends (the operating system drops the lock of a dead process, so a stale lock
+        is simply taken over). A run another live process writes is a UserError naming it."""
+        handle = os.open(self.path / self.LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(handle, 64, 0).decode(errors="replace").strip()
+            os.close(handle)
+            raise UserError(f"{self.path} is being written by process {holder or '?'}; wait for "
+                            f"it to end or stop it (kill {holder or 'PID'}) first.") from None
+        os.ftruncate(handle, 0)
+        os.pwrite(handle, f"{os.getpid()}\n".encode(), 0)
+        _HELD_LOCKS[self.path.resolve()] = handle
+
+    def writer(self) -> int | None:
+        """The pid of the live process writing the run, None when no process does."""
+        path = self.path / self.LOCK
+        if not path.is_file() or self.path.resolve() in _HELD_LOCKS:
+            return None
+        handle = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return None
+        except BlockingIOError:
+            return int(os.pread(handle, 64, 0).decode().strip() or 0) or None
+        finally:
+            os.close(handle)
+
     # ---- checkpoints ---------------------------------------------------------------------------
 
     def checkpoint(self, which: str) -> Path:
@@ -299,6 +334,12 @@ def _relative_override(override: str, here: Path) -> str:
     if key.lstrip("+") in Run.WRITTEN_TO and path.is_absolute():
         return f"{key}={os.path.relpath(path, here)}"
     return override
+
+
+def release_locks() -> None:
+    """Release every run lock this process holds."""
+    while _HELD_LOCKS:
+        os.close(_HELD_LOCKS.popitem()[1])
 
 
 def resolve(path: str | Path) -> tuple[Path, Run | None]:

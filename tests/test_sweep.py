@@ -12,13 +12,16 @@ import pytest
 import yaml
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from omegaconf import OmegaConf
+from rich.console import Console
 from typer.testing import CliRunner
 
 from afa_cli.cli import app
 from afa_cli.config import compose_config, group_options
 from afa_cli.distributed import available_cores
 from afa_cli.runs import Run
+from afa_cli.errors import UserError
 from afa_cli.sweep.grid import check_jobs, parse, plan_sweep
+from afa_cli.sweep.launch import resume_sweep
 from afa_cli.sweep.plot import draw_metric
 from afa_cli.sweep.state import DONE, JobState, Outcome, SweepState
 from afa_cli.sweep.summary import STD_NOTE, summarize
@@ -173,6 +176,38 @@ def hand_made_sweep(tmp_path):
                                     "swept_keys": ["afa.mask_ratio", "seed", "afa"], "pid": None,
                                     "jobs": jobs}).save()
     return tmp_path
+
+
+FAILED_JOB = "005_0.2_3"
+
+
+def test_resume_counts_a_job_finished_by_hand_as_done(hand_made_sweep):
+    (hand_made_sweep / FAILED_JOB / "summary.json").write_text(json.dumps(_run_summary(0.72, 0.71, 0.3)))
+    resume_sweep(hand_made_sweep, 1, Console(quiet=True))  # nothing left to run
+    job = next(j for j in SweepState.read(hand_made_sweep).jobs if j.name == FAILED_JOB)
+    assert job.status == DONE and job.error is None
+    assert (hand_made_sweep / FAILED_JOB / "summary.json").is_file()
+    assert not (hand_made_sweep / "previous_attempts").exists()
+
+
+def test_resume_never_moves_the_folder_of_a_job_still_training(hand_made_sweep):
+    job_dir = hand_made_sweep / FAILED_JOB
+    holder = subprocess.Popen([sys.executable, "-c", f"""
+import time
+from afa_cli.runs import Run
+Run({str(job_dir)!r}).lock()
+print("locked", flush=True)
+time.sleep(60)
+"""], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(UserError, match=f"job {FAILED_JOB} is still being trained by process "
+                                            f"{holder.pid}"):
+            resume_sweep(hand_made_sweep, 1, Console(quiet=True))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert job_dir.is_dir() and not (hand_made_sweep / "previous_attempts").exists()
 
 
 def test_summary_groups_over_seeds_with_sample_std(hand_made_sweep):

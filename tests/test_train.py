@@ -161,7 +161,15 @@ def test_kill_9_loses_only_the_steps_since_the_periodic_checkpoint(straight, tmp
     assert Run(killed).resumable and not Run(killed).finished
     assert not list((killed / "checkpoints").glob(".*"))  # no half-written checkpoint left
 
-    run_afa("train", "--resume", str(killed))
+    # two resumes at once: one continues the run, the other is refused in one line
+    env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
+    resumes = [subprocess.Popen([sys.executable, "-m", "afa_cli", "train", "--resume", str(killed)],
+                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True) for _ in range(2)]
+    outcomes = sorted((p.wait(timeout=600), p.communicate()[1]) for p in resumes)
+    assert [code for code, _ in outcomes] == [0, 2], outcomes
+    refused = outcomes[1][1].strip()
+    assert refused.startswith(f"error: {killed} is being written by process ") and "\n" not in refused
     steps = [e.step for e in Run(killed).events("train")]
     assert steps == list(range(1, 76))  # the steps after 25 logged once, by the resumed run
     # kept: the 25 training events and the validation up to the checkpoint; the rest set aside

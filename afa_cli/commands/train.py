@@ -10,7 +10,7 @@ from rich.console import Console
 
 from afa_cli import distributed
 from afa_cli.errors import UserError
-from afa_cli.runs import Run
+from afa_cli.runs import Run, release_locks
 from afa_cli.training.loop import Interrupted
 from afa_cli.training.setup import build_trainer
 
@@ -19,11 +19,14 @@ def train(cfg: DictConfig | None, overrides: list[str], console: Console,
           resume_dir: Path | None = None, config_dirs: list[Path] = ()) -> Path:
     """Train one run (a new one from cfg, or continue resume_dir); returns its folder."""
     resume = Run.open(resume_dir) if resume_dir is not None else None
-    resume_state = None
-    if resume is not None:  # read first: a run without a training state stops before any loading
-        cfg, resume_state = resume.config(), resume.training_state()
+    if resume is not None:
+        cfg = resume.config()
     ctx = distributed.setup(cfg.train.device)
     try:
+        resume_state = None
+        if resume is not None:  # before any loading: a second writer or no state stops here
+            ctx.on_main(resume.lock)
+            resume_state = resume.training_state()
         trainer = build_trainer(cfg, overrides, list(config_dirs),
                                 console if ctx.is_main else Console(quiet=True), resume,
                                 resume_state, ctx)
@@ -31,6 +34,8 @@ def train(cfg: DictConfig | None, overrides: list[str], console: Console,
     except (Interrupted, UserError):
         ctx.close()  # every process raises these together
         raise
+    finally:
+        release_locks()
     # Any other error leaves the process group to the launcher, which stops the other processes.
     ctx.close()
     return run_dir

@@ -17,7 +17,7 @@ from afa_cli.sweep.executor import Executor
 from afa_cli.sweep.grid import check_jobs, plan_sweep
 from afa_cli.sweep.local import LocalExecutor
 from afa_cli.sweep.runner import can_continue, stray_log
-from afa_cli.sweep.state import JobState, SweepState
+from afa_cli.sweep.state import DONE, JobState, Outcome, SweepState
 
 PREVIOUS_ATTEMPTS = "previous_attempts"
 
@@ -61,6 +61,14 @@ def resume_sweep(sweep_dir: Path, parallel: int, console: Console) -> Path:
     if state.pid and _alive(state.pid):
         raise UserError(f"{sweep_dir} is still being run by process {state.pid}; "
                         "wait for it or stop it before resuming.")
+    for job in state.unfinished():  # before anything moves: a job still training is left alone
+        writer = Run(state.job_dir(job)).writer()
+        if writer is not None:
+            raise UserError(f"job {job.name} is still being trained by process {writer}; wait "
+                            f"for it or stop it (kill {writer}) before resuming the sweep.")
+    for job in state.unfinished():
+        if Run(state.job_dir(job)).finished:  # finished by hand, as its job.log suggests
+            state.record(job, Outcome(DONE, 0, None, job.wall_seconds))
     unfinished = state.unfinished()
     console.print(f"sweep folder: {sweep_dir} ({len(state.jobs) - len(unfinished)} done, "
                   f"{len(unfinished)} to run)")

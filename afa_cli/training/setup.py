@@ -129,6 +129,7 @@ def build_trainer(cfg: DictConfig, overrides: list[str], config_dirs: list[Path]
 def new_run(cfg: DictConfig, overrides: list[str], config_dirs: list[Path],
             frequent: list[str]) -> Run:
     run = Run.create(cfg)
+    run.lock()
     run.write_config(cfg, overrides, config_dirs)
     run.write_frequent_words(frequent)
     return run
