@@ -163,7 +163,9 @@ def read_labelled_file(path: Path, text_col: str, label_col: str, label_names) -
 def _records(path: Path):
     """(line number, dict) per data row."""
     suffix = path.suffix.lower()
-    with path.open(encoding="utf-8", newline="") as handle:
+    _check_utf8(path)
+    # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name
+    with path.open(encoding="utf-8-sig", newline="") as handle:
         if suffix == ".jsonl":
             for line_no, line in enumerate(handle, start=1):
                 if line.strip():
@@ -180,6 +182,16 @@ def _records(path: Path):
             raise UserError(f"{path}: unsupported file type '{suffix}'; use .tsv, .csv or .jsonl.")
         for row in reader:
             yield reader.line_num, row
+
+
+def _check_utf8(path: Path) -> None:
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[:err.start].count(b"\n") + 1
+        raise UserError(f"{path}: line {line} (byte {err.start}, 0x{raw[err.start]:02x}) is not "
+                        "UTF-8; save the file as UTF-8.") from None
 
 
 def _labels(raw, label_names) -> list[int]:

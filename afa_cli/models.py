@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 from afa_cli.afa.method import Forward
@@ -231,8 +232,9 @@ def load_checkpoint(path: str | Path):
         else:
             model = AutoModelForSequenceClassification.from_pretrained(
                 path, attn_implementation="eager")
-    except (OSError, ValueError, RuntimeError) as err:
-        raise UserError(f"Cannot load checkpoint {path}: {str(err).splitlines()[0]}") from None
+    except (OSError, ValueError, RuntimeError, SafetensorError) as err:
+        raise UserError(f"Cannot load checkpoint {path}: {str(err).splitlines()[0]} (a damaged "
+                        "file: copy it again, or use the run's other checkpoint).") from None
     _ensure_padding(model, tokenizer)
     return model, tokenizer
 

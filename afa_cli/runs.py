@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import os
+import pickle
 import shutil
 import subprocess
 import time
@@ -26,6 +27,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import torch
+import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from afa_cli.errors import UserError
@@ -150,7 +152,14 @@ class Run:
 
     def config(self) -> DictConfig:
         """The resolved config the run was trained with."""
-        return OmegaConf.load(self.path / self.CONFIG)
+        path = self.path / self.CONFIG
+        try:
+            return OmegaConf.load(path)
+        except yaml.YAMLError as err:
+            where = getattr(err, "problem_mark", None)
+            line = f" at line {where.line + 1}" if where is not None else ""
+            raise UserError(f"{path} is not valid YAML ({getattr(err, 'problem', None) or err}"
+                            f"{line}); fix it, or restore it from a copy.") from None
 
     def overrides(self) -> list[str]:
         path = self.path / self.OVERRIDES
@@ -324,7 +333,12 @@ class Run:
         if not path.is_file():
             raise UserError(f"{self.path} has no {LAST} checkpoint with a training state to "
                             "resume from.")
-        return torch.load(path, weights_only=False)
+        try:
+            return torch.load(path, weights_only=False)
+        except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as err:
+            raise UserError(f"{path} is damaged ({str(err).split('. ')[0]}); the run cannot "
+                            f"continue from it. Its best weights are in {self.CHECKPOINTS}/{BEST}; "
+                            "train a new run to go on.") from None
 
 
 def _relative_override(override: str, here: Path) -> str:

@@ -157,3 +157,18 @@ def test_encode_and_collate_pad_dynamically(minilm_tokenizer, tmp_path, monkeypa
     assert (batch["word_ids"][batch["attention_mask"] == 0] == -1).all()
     short = encode(texts[2:], [1], minilm_tokenizer, 6)             # truncated: 4 pieces + 2 specials
     assert collate(short, [0], 0)["num_words"].tolist() == [4]
+
+
+def test_a_file_that_is_not_utf8_names_its_line_and_byte(tmp_path):
+    path = tmp_path / "latin1.tsv"
+    path.write_bytes(b"sentence\tlabel\ngood\t1\ncaf\xe9 au lait\t1\n")
+    with pytest.raises(UserError, match=r"latin1.tsv: line 3 \(byte 25, 0xe9\) is not UTF-8; "
+                                        "save the file as UTF-8."):
+        read_labelled_file(path, "sentence", "label", LABELS)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_column(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"\xef\xbb\xbfsentence,label\ngood film,positive\nbad film,negative\n")
+    rows = read_labelled_file(path, "sentence", "label", LABELS)
+    assert rows.texts == ["good film", "bad film"] and rows.labels == [1, 0]

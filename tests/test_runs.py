@@ -184,3 +184,14 @@ time.sleep(60)
         assert (tmp_path / Run.LOCK).read_text().strip() == str(os.getpid())
     finally:
         release_locks()
+
+
+def test_damaged_run_files_are_one_line(tmp_path):
+    run = Run(tmp_path)
+    (tmp_path / Run.CONFIG).write_text("seed: [1\n")
+    with pytest.raises(UserError, match=r"config.yaml is not valid YAML \(.* at line 2\); fix it"):
+        run.config()
+    fake_checkpoint(run.checkpoint(LAST))
+    (run.checkpoint(LAST) / Run.TRAINING_STATE).write_bytes(b"PK\x03\x04 cut short")
+    with pytest.raises(UserError, match="training_state.pt is damaged .*checkpoints/best"):
+        run.training_state()

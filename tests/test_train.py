@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -245,6 +246,17 @@ def test_eval_broken_checkpoint(tiny_runs, tmp_path):
     (broken / "config.json").write_text("{not json")
     result = run_afa("eval", str(broken), check=False)
     assert result.returncode == 2 and "Cannot load checkpoint" in result.stderr
+
+
+def test_eval_of_cut_short_weights_is_one_line(tiny_runs, tmp_path):
+    cut = tmp_path / "cut"
+    shutil.copytree(tiny_runs["off"] / "checkpoints" / "best", cut)
+    weights_file = cut / "model.safetensors"
+    weights_file.write_bytes(weights_file.read_bytes()[:100_000])
+    result = run_afa("eval", str(cut), check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().startswith(f"error: Cannot load checkpoint {cut}")
+    assert "a damaged file" in result.stderr
 
 
 def test_every_logged_number_is_a_registered_metric(tiny_runs):
