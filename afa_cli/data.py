@@ -154,9 +154,9 @@ def read_labelled_file(path: Path, text_col: str, label_col: str, label_names) -
                 f"set --text-col/--label-col or dataset.text_col/dataset.label_col."
             )
     texts = [str(r.get(text_col) or "").strip() for _, r in records]
-    labels = _labels([r.get(label_col) for _, r in records], label_names)
-    rows = Split(texts, labels, shown_path(path))
-    check_rows(rows, [line for line, _ in records])
+    raw_labels = [r.get(label_col) for _, r in records]
+    rows = Split(texts, _labels(raw_labels, label_names), shown_path(path))
+    check_rows(rows, [line for line, _ in records], raw_labels, label_names)
     return rows
 
 
@@ -204,14 +204,17 @@ def _labels(raw, label_names) -> list[int]:
             labels.append(by_name[text])
         else:
             try:
-                labels.append(int(float(text)))
+                number = float(text)
             except ValueError:
-                labels.append(-1)
+                number = float("nan")
+            labels.append(int(number) if number.is_integer() else -1)  # 1.7 is no class
     return [label if 0 <= label < len(label_names) else -1 for label in labels]
 
 
-def check_rows(rows: Split, line_numbers: list[int] | None = None) -> None:
-    """Refuse empty texts and out-of-range labels before any training starts."""
+def check_rows(rows: Split, line_numbers: list[int] | None = None, raw_labels: list | None = None,
+               label_names=()) -> None:
+    """Refuse empty texts and out-of-range labels before any training starts; with the labels as
+    the file holds them, name the first bad one and the valid ones."""
     lines = line_numbers or list(range(1, len(rows.texts) + 1))
     bad_text = [lines[i] for i, t in enumerate(rows.texts) if not t]
     bad_label = [lines[i] for i, y in enumerate(rows.labels) if y < 0]
@@ -219,10 +222,27 @@ def check_rows(rows: Split, line_numbers: list[int] | None = None) -> None:
     if bad_text:
         problems.append(f"{len(bad_text)} rows with an empty text (first at line {bad_text[0]})")
     if bad_label:
+        found = ""
+        if raw_labels is not None:
+            value = raw_labels[lines.index(bad_label[0])]
+            found = (f": found {'nothing' if value in (None, '') else repr(str(value))}, valid "
+                     f"labels are 0-{len(label_names) - 1} or {', '.join(map(str, label_names))}")
         problems.append(f"{len(bad_label)} rows with a missing or out-of-range label "
-                        f"(first at line {bad_label[0]})")
+                        f"(first at line {bad_label[0]}){found}")
     if problems:
         raise UserError(f"{rows.source}: {'; '.join(problems)}. Fix or remove those rows.")
+
+
+def training_set_warnings(labels: list[int], label_names, batch_size: int) -> list[str]:
+    """What makes a training set unable to teach a classifier much, said before training."""
+    warnings = []
+    missing = [str(name) for i, name in enumerate(label_names) if i not in set(labels)]
+    if missing:
+        warnings.append(f"the training rows hold no example of {', '.join(missing)}: the model "
+                        "cannot learn to predict it")
+    if len(labels) < batch_size:
+        warnings.append(f"{len(labels)} training rows, fewer than one batch ({batch_size})")
+    return warnings
 
 
 # ---------------------------------------------------------------------------------------------

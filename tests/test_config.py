@@ -152,3 +152,23 @@ def test_readme_states_the_schemas_afa_defaults():
             assert float(text) == value, key
         else:
             assert text == str(value), key
+
+
+@pytest.mark.parametrize("override, message", [
+    ("sst2", "sst2 is not an override (key=value). Did you mean dataset=sst2?"),
+    ("quick", "quick is not an override (key=value). Did you mean train=quick?"),
+    ("nonsense", "nonsense is not an override (key=value). Write key=value, +key=value or group=option."),
+    ("seed=1,2", "seed=1,2 lists several values: one run takes one value; run each with afa sweep seed=1,2"),
+    ("name=a/b", "Invalid config: name must be one folder name: letters, digits and . _ = + -."),
+    ("train.max_train_samples=0", "Invalid config: train.max_train_samples must be >= 1."),
+    ("train.patience=0", "Invalid config: train.patience must be >= 1."),
+])
+def test_common_mistakes_get_their_fix(override, message):
+    with pytest.raises(UserError) as err:
+        compose_config([override])
+    assert str(err.value).startswith(message)
+
+
+def test_a_run_folder_given_as_an_override_suggests_resume(tmp_path):
+    with pytest.raises(UserError, match=f"To continue a stopped run: afa train --resume {tmp_path}"):
+        compose_config([str(tmp_path)])

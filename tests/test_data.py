@@ -7,7 +7,8 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from afa_cli.config import compose_config
 from afa_cli.data import (Split, carve_validation, collate, encode, eval_batches, load_split,
-                          read_labelled_file, token_word_ids, train_batches, word_spans)
+                          read_labelled_file, token_word_ids, train_batches, training_set_warnings,
+                          word_spans)
 from afa_cli.errors import UserError
 from afa_cli.models import resolve_source
 from conftest import DATA_DIR, needs_data
@@ -172,3 +173,20 @@ def test_a_byte_order_mark_is_not_part_of_the_first_column(tmp_path):
     path.write_bytes(b"\xef\xbb\xbfsentence,label\ngood film,positive\nbad film,negative\n")
     rows = read_labelled_file(path, "sentence", "label", LABELS)
     assert rows.texts == ["good film", "bad film"] and rows.labels == [1, 0]
+
+
+def test_a_bad_label_is_named_with_the_valid_ones(tmp_path):
+    path = tmp_path / "words.tsv"
+    path.write_text("sentence\tlabel\ngood film\tgood\nfine\t1\nhalf\t1.7\nnone\t\n", encoding="utf-8")
+    with pytest.raises(UserError) as err:
+        read_labelled_file(path, "sentence", "label", LABELS)
+    assert ("3 rows with a missing or out-of-range label (first at line 2): found 'good', valid "
+            "labels are 0-1 or negative, positive. Fix or remove those rows.") in str(err.value)
+
+
+def test_training_sets_that_cannot_teach_much_are_warned_about():
+    assert training_set_warnings([1, 1, 1], LABELS, batch_size=2) == [
+        "the training rows hold no example of negative: the model cannot learn to predict it"]
+    assert training_set_warnings([0, 1], LABELS, batch_size=16) == [
+        "2 training rows, fewer than one batch (16)"]
+    assert training_set_warnings([0, 1] * 8, LABELS, batch_size=16) == []

@@ -15,7 +15,7 @@ from hydra import compose, initialize_config_module
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
-from afa_cli.config.schema import LORA_SCHEMA, invalid_values, register
+from afa_cli.config.schema import GROUPS, LORA_SCHEMA, invalid_values, register
 from afa_cli.errors import UserError
 
 if TYPE_CHECKING:  # runs imports torch, which composing a config does not need
@@ -72,6 +72,16 @@ def compose_for_run(run: Run | None, overrides: list[str],
     return compose_config([*run.overrides(), *overrides], [*run.config_dirs(), *config_dirs])
 
 
+def _bare_word_hint(word: str) -> str:
+    """What a bare word on the command line was most likely meant as."""
+    if Path(word).is_dir():
+        return f"To continue a stopped run: afa train --resume {word}"
+    groups = [g for g in GROUPS if word in group_options(g)]
+    if groups:
+        return f"Did you mean {groups[0]}={word}?"
+    return "Write key=value, +key=value or group=option."
+
+
 def explain(err: Exception, config_dirs: Sequence[Path]) -> str:
     """Hydra's or OmegaConf's error as one actionable line."""
     text = str(err).strip()
@@ -97,6 +107,13 @@ def explain(err: Exception, config_dirs: Sequence[Path]) -> str:
                f"(defaults: [{LORA_SCHEMA}, _self_])." if key.split(".")[:2] == ["model", "lora"]
                else "Use +key=value to add a new key.")
         return f"Unknown config key '{key}'{where}. {valid_keys_hint(key)} {fix}"
+    grid = re.search(r"Ambiguous value for argument '([^']+)'", text)
+    if grid:
+        return (f"{grid.group(1)} lists several values: one run takes one value; run each with "
+                f"afa sweep {grid.group(1)} (or quote a list: key='[a,b]').")
+    bare = re.search(r"Error parsing override '([^'=]+)'", text)
+    if bare:
+        return f"{bare.group(1)} is not an override (key=value). {_bare_word_hint(bare.group(1))}"
     return f"Invalid overrides: {text.splitlines()[0]}"
 
 

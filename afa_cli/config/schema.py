@@ -6,7 +6,8 @@ What a type cannot express (bounds, a list's length) sits in the field's metadat
 help (see afa_cli.afa.config.setting); `invalid_values` checks it."""
 
 import operator
-from dataclasses import dataclass, field, fields, is_dataclass
+import re
+from dataclasses import MISSING as MISSING_FIELD, dataclass, field, fields, is_dataclass
 from enum import StrEnum
 from typing import Optional
 
@@ -18,6 +19,7 @@ from afa_cli.afa.config import AFAConfig, setting
 # The ConfigStore name of each group's schema: an option extends it with `defaults: [schema]`.
 SCHEMA = "schema"
 LORA_SCHEMA = "schema_lora"
+FOLDER_NAME = r"[A-Za-z0-9._=+-]+"  # a name that is one folder, not a path
 
 
 class ModelKind(StrEnum):
@@ -103,12 +105,12 @@ class TrainConfig:
     warmup_ratio: float = setting(0.06, "fraction of the steps with a rising learning rate")
     weight_decay: float = setting(0.01, "AdamW weight decay (not on biases and norms)")
     max_grad_norm: float = setting(1.0, "gradient clipping")
-    max_train_samples: Optional[int] = setting(None, "training rows kept (null = all)")
-    max_eval_samples: Optional[int] = setting(None, "validation rows kept (null = all)")
+    max_train_samples: Optional[int] = setting(None, "training rows kept (null = all)", ge=1)
+    max_eval_samples: Optional[int] = setting(None, "validation rows kept (null = all)", ge=1)
     eval_every: int = setting(500, "evaluate every N optimizer steps (and at each epoch end)",
                               ge=1)
     patience: Optional[int] = setting(5, "stop after this many evaluations without a better "
-                                         "validation accuracy (null = never)")
+                                         "validation accuracy (null = never)", ge=1)
     log_every: int = setting(50, "log the training means every N steps", ge=1)
     save_every: Optional[int] = setting(None, "rewrite checkpoints/last with the whole training "
                                               "state every N steps, so that a hard stop loses at "
@@ -131,10 +133,15 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     seed: int = setting(1, "seed of the model's initialisation, data order and masks")
     name: Optional[str] = setting(None, "appended to the run folder name: "
-                                        "<output_dir>/<dataset>/<model>/<time>_<name>")
+                                        "<output_dir>/<dataset>/<model>/<time>_<name>",
+                                  pattern=FOLDER_NAME)
     output_dir: str = setting("outputs", "where run folders go")
     run_dir: Optional[str] = setting(None, "the exact run folder (it must not exist); null "
                                            "derives it from output_dir, dataset, model and time")
+
+
+# The config groups one run composes (the root's dataclass fields): dataset, model, afa, train.
+GROUPS = tuple(f.name for f in fields(Config) if f.default_factory is not MISSING_FIELD)
 
 
 def register() -> None:
@@ -171,6 +178,9 @@ def invalid_values(cfg: DictConfig, prefix: str = "") -> list[str]:
         bounds = {name: bound for name, bound in f.metadata.items() if name in BOUNDS}
         if not all(BOUNDS[name](value, bound) for name, bound in bounds.items()):
             errors.append(f"{key} must be {describe(bounds)}")
+        pattern = f.metadata.get("pattern")
+        if pattern is not None and not re.fullmatch(pattern, str(value)):
+            errors.append(f"{key} must be one folder name: letters, digits and . _ = + -")
         sibling = f.metadata.get("length_of")
         if sibling is not None and len(value) != cfg[sibling]:
             errors.append(f"{key} must have {prefix}{sibling} entries")

@@ -15,7 +15,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from afa_cli import distributed
 from afa_cli.afa.config import AFAConfig
 from afa_cli.afa.method import AFA
-from afa_cli.data import encode, load_split, subsample
+from afa_cli.data import encode, load_split, subsample, training_set_warnings
 from afa_cli.errors import UserError
 from afa_cli.lexicon import frequent_words
 from afa_cli.models import AttendingClassifier, load_checkpoint, load_pretrained
@@ -83,6 +83,9 @@ def build_trainer(cfg: DictConfig, overrides: list[str], config_dirs: list[Path]
                            cfg.dataset.split_seed)
     val_rows = subsample(load_split(cfg.dataset, "validation"), tc.max_eval_samples,
                          cfg.dataset.split_seed)
+    warnings = training_set_warnings(train_rows.labels, label_names, tc.batch_size)
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
 
     if resume is not None:
         model, tokenizer = load_checkpoint(resume.checkpoint(LAST))
@@ -113,6 +116,8 @@ def build_trainer(cfg: DictConfig, overrides: list[str], config_dirs: list[Path]
              "resumed" if resume else "new", run.path, len(train_data), len(val_data),
              train_rows.source, ctx.world_size, device)
     console.print(f"run folder: {run.path}")
+    for warning in warnings:
+        log.warning(warning)
 
     sinks = run_sinks(ctx, run, log, console, total_steps, state.progress.step)
 
