@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,24 @@ def run_afa(*args: str, cwd: Path | None = None, check: bool = True,
         raise AssertionError(f"afa {' '.join(args)} failed ({result.returncode}):\n"
                              f"{result.stdout}\n{result.stderr}")
     return result
+
+
+@contextmanager
+def another_writer(run_dir: Path):
+    """A live process holding a run's lock, as a training would; yields that process."""
+    holder = subprocess.Popen([sys.executable, "-c", f"""
+import time
+from afa_cli.runs import Run
+Run({str(run_dir)!r}).lock()
+print("locked", flush=True)
+time.sleep(60)
+"""], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def only_run_dir(output_dir: Path) -> Path:

@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 
 from afa_cli.errors import UserError
 from afa_cli.runs import BEST, LAST, Event, Run, RunSummary, release_locks, resolve
+from conftest import another_writer
 
 
 def cfg(**top):
@@ -157,26 +158,12 @@ def test_a_failed_checkpoint_save_leaves_nothing_half_written(tmp_path):
 
 
 def test_one_writer_at_a_time_and_a_dead_writers_lock_is_taken_over(tmp_path):
-    import subprocess
-    import sys
-
     run = Run(tmp_path)
     assert run.writer() is None
-    holder = subprocess.Popen([sys.executable, "-c", f"""
-import sys, time
-from afa_cli.runs import Run
-Run({str(tmp_path)!r}).lock()
-print("locked", flush=True)
-time.sleep(60)
-"""], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with another_writer(tmp_path) as holder:
         assert run.writer() == holder.pid
         with pytest.raises(UserError, match=f"being written by process {holder.pid}"):
             run.lock()
-    finally:
-        holder.kill()
-        holder.wait()
     assert run.writer() is None  # the dead process's lock is gone
     run.lock()
     try:

@@ -25,7 +25,7 @@ from afa_cli.sweep.launch import resume_sweep
 from afa_cli.sweep.plot import draw_metric
 from afa_cli.sweep.state import DONE, JobState, Outcome, SweepState
 from afa_cli.sweep.summary import STD_NOTE, summarize
-from conftest import DATA_DIR, ROOT, TINY, needs_data, run_afa
+from conftest import DATA_DIR, ROOT, TINY, another_writer, needs_data, run_afa
 
 # TINY on ~200 rows: a real truncated MiniLM trained for a few steps.
 SMALL = [*TINY, "train.max_train_samples=200", "train.max_eval_samples=50"]
@@ -192,21 +192,10 @@ def test_resume_counts_a_job_finished_by_hand_as_done(hand_made_sweep):
 
 def test_resume_never_moves_the_folder_of_a_job_still_training(hand_made_sweep):
     job_dir = hand_made_sweep / FAILED_JOB
-    holder = subprocess.Popen([sys.executable, "-c", f"""
-import time
-from afa_cli.runs import Run
-Run({str(job_dir)!r}).lock()
-print("locked", flush=True)
-time.sleep(60)
-"""], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with another_writer(job_dir) as holder:
         with pytest.raises(UserError, match=f"job {FAILED_JOB} is still being trained by process "
                                             f"{holder.pid}"):
             resume_sweep(hand_made_sweep, 1, Console(quiet=True))
-    finally:
-        holder.kill()
-        holder.wait()
     assert job_dir.is_dir() and not (hand_made_sweep / "previous_attempts").exists()
 
 
