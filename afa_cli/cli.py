@@ -16,6 +16,7 @@ from typer.core import TyperCommand
 
 from afa_cli.errors import UserError
 from afa_cli.metrics import registry
+from afa_cli.runs import Run
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Experiment runner for AFA (Adversarial Feedback for Attention).")
@@ -83,7 +84,6 @@ def train(
     """Fine-tune a classifier (with AFA unless afa=off); one new folder under outputs/ per run.
     Data-parallel under `torchrun --nproc_per_node N -m afa_cli train ...`."""
     from afa_cli.config import compose_config
-    from afa_cli.runs import Run
 
     overrides = overrides or []
     try:

@@ -102,3 +102,12 @@ def test_a_wheel_built_from_the_repo_carries_the_config_groups(tmp_path):
                            env=env, cwd=tmp_path, capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout == run_afa("train", "--cfg", "afa=off").stdout
+
+
+def test_reading_configs_and_run_folders_does_not_load_torch():
+    """afa train --cfg and every config error answer in well under a second: torch (2 s to
+    import) loads only when a model or a training state is touched."""
+    probe = ("import sys, afa_cli.cli, afa_cli.config, afa_cli.runs; "
+             "print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
+    assert result.stdout.strip() == "False", result.stderr

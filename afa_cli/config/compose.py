@@ -9,7 +9,7 @@ from dataclasses import is_dataclass
 from enum import Enum
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig, OmegaConf
@@ -17,9 +17,7 @@ from omegaconf.errors import ConfigKeyError, ValidationError
 
 from afa_cli.config.schema import GROUPS, LORA_SCHEMA, invalid_values, register
 from afa_cli.errors import UserError
-
-if TYPE_CHECKING:  # runs imports torch, which composing a config does not need
-    from afa_cli.runs import Run
+from afa_cli.runs import Run
 
 CONF_PACKAGE = "afa_cli.conf"
 register()
@@ -72,11 +70,11 @@ def compose_for_run(run: Run | None, overrides: list[str],
     return compose_config([*run.overrides(), *overrides], [*run.config_dirs(), *config_dirs])
 
 
-def _bare_word_hint(word: str) -> str:
+def _bare_word_hint(word: str, config_dirs: Sequence[Path]) -> str:
     """What a bare word on the command line was most likely meant as."""
     if Path(word).is_dir():
         return f"To continue a stopped run: afa train --resume {word}"
-    groups = [g for g in GROUPS if word in group_options(g)]
+    groups = [g for g in GROUPS if word in group_options(g, config_dirs)]
     if groups:
         return f"Did you mean {groups[0]}={word}?"
     return "Write key=value, +key=value or group=option."
@@ -113,7 +111,7 @@ def explain(err: Exception, config_dirs: Sequence[Path]) -> str:
                 f"afa sweep {grid.group(1)} (or quote a list: key='[a,b]').")
     bare = re.search(r"Error parsing override '([^'=]+)'", text)
     if bare:
-        return f"{bare.group(1)} is not an override (key=value). {_bare_word_hint(bare.group(1))}"
+        return f"{bare.group(1)} is not an override (key=value). {_bare_word_hint(bare.group(1), config_dirs)}"
     return f"Invalid overrides: {text.splitlines()[0]}"
 
 

@@ -22,6 +22,13 @@ LORA_SCHEMA = "schema_lora"
 FOLDER_NAME = r"[A-Za-z0-9._=+-]+"  # a name that is one folder, not a path
 
 
+def is_folder_name(name: str) -> bool:
+    return re.fullmatch(FOLDER_NAME, name) is not None
+
+
+FOLDER_NAME_RULE = "letters, digits and . _ = + -"
+
+
 class ModelKind(StrEnum):
     encoder = "encoder"  # attention is read from the first token ([CLS])
     decoder = "decoder"  # attention is read from the last real token
@@ -134,7 +141,7 @@ class Config:
     seed: int = setting(1, "seed of the model's initialisation, data order and masks")
     name: Optional[str] = setting(None, "appended to the run folder name: "
                                         "<output_dir>/<dataset>/<model>/<time>_<name>",
-                                  pattern=FOLDER_NAME)
+                                  folder_name=True)
     output_dir: str = setting("outputs", "where run folders go")
     run_dir: Optional[str] = setting(None, "the exact run folder (it must not exist); null "
                                            "derives it from output_dir, dataset, model and time")
@@ -178,9 +185,8 @@ def invalid_values(cfg: DictConfig, prefix: str = "") -> list[str]:
         bounds = {name: bound for name, bound in f.metadata.items() if name in BOUNDS}
         if not all(BOUNDS[name](value, bound) for name, bound in bounds.items()):
             errors.append(f"{key} must be {describe(bounds)}")
-        pattern = f.metadata.get("pattern")
-        if pattern is not None and not re.fullmatch(pattern, str(value)):
-            errors.append(f"{key} must be one folder name: letters, digits and . _ = + -")
+        if f.metadata.get("folder_name") and not is_folder_name(str(value)):
+            errors.append(f"{key} must be one folder name: {FOLDER_NAME_RULE}")
         sibling = f.metadata.get("length_of")
         if sibling is not None and len(value) != cfg[sibling]:
             errors.append(f"{key} must have {prefix}{sibling} entries")

@@ -4,12 +4,12 @@ the executor the sweep asked for."""
 from __future__ import annotations
 
 import os
-import re
 import shlex
 from pathlib import Path
 
 from rich.console import Console
 
+from afa_cli.config.schema import FOLDER_NAME_RULE, is_folder_name
 from afa_cli.errors import UserError
 from afa_cli.runs import Run, new_timestamped_dir
 from afa_cli.sweep.hydra_launch import HydraLauncherExecutor, check_launcher, is_launcher_override
@@ -25,8 +25,8 @@ PREVIOUS_ATTEMPTS = "previous_attempts"
 def start_sweep(args: list[str], parallel: int, name: str | None, config_dir: Path | None,
                 console: Console) -> Path:
     """Plan and check every job, create the sweep folder, run the jobs; returns the folder."""
-    if name is not None and not re.fullmatch(r"[A-Za-z0-9._-]+", name):
-        raise UserError(f"--name {name!r}: use letters, digits, '.', '_' and '-'.")
+    if name is not None and not is_folder_name(name):
+        raise UserError(f"--name {name!r}: use {FOLDER_NAME_RULE}.")
     launcher = [a for a in args if is_launcher_override(a)]
     other_hydra = [a for a in args if a.lstrip("+~").startswith("hydra") and a not in launcher]
     if other_hydra:

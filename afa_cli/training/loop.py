@@ -48,6 +48,7 @@ class Trainer:
         self.state, self.progress, self.afa = state, state.progress, state.afa
         self.sinks, self.validator, self.window = sinks, validator, window
         self.save_every = cfg.train.get("save_every") or cfg.train.eval_every  # older runs: unset
+        self.saved_step = state.progress.step  # checkpoints/last already holds this step
 
     def train(self) -> Path:
         tc, progress = self.tc, self.progress
@@ -118,9 +119,11 @@ class Trainer:
         if self.ctx.is_main:
             state[METRICS_EVENTS] = self.run.event_count()
             self.run.save_checkpoint(LAST, self.model, self.tokenizer, state)
+        self.saved_step = self.progress.step
 
     def interrupt(self) -> None:
-        self.save_last()
+        if self.saved_step != self.progress.step:  # a periodic save of this step holds it all
+            self.save_last()
         self.log.info("interrupted at step %d", self.progress.step)
         raise Interrupted(self.run.path, self.progress.step, self.ctx.world_size)
 

@@ -47,16 +47,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+@dataclass
 class TrainingState:
     """The resumable state of one process; `state_dict` and `load_state_dict` mirror each other."""
 
-    def __init__(self, progress: Progress, optimizer: torch.optim.Optimizer, scheduler,
-                 afa: AFA | None, ctx: distributed.Context):
-        self.progress = progress
-        self.optimizer = optimizer
-        self.scheduler = scheduler
-        self.afa = afa
-        self.ctx = ctx
+    progress: Progress
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    afa: AFA | None
+    ctx: distributed.Context
 
     def _random_states(self) -> dict:
         cuda = self.ctx.device.type == "cuda"

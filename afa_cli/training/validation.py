@@ -3,6 +3,7 @@ count evaluations without improvement."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 from afa_cli import distributed
@@ -14,19 +15,20 @@ from afa_cli.training.sinks import MetricSink
 from afa_cli.training.state import Progress
 
 
+@dataclass
 class Validator:
-    def __init__(self, net: AttendingClassifier, data: Encoded, texts: list[str],
-                 label_names: list[str], frequent: list[str], batch_size: int, pad_id: int,
-                 patience: int | None, progress: Progress, save_best: Callable[[], None],
-                 sink: MetricSink, ctx: distributed.Context):
-        self.net, self.data, self.texts = net, data, texts
-        self.label_names, self.frequent = label_names, frequent
-        self.batch_size, self.pad_id = batch_size, pad_id
-        self.patience = patience
-        self.progress = progress
-        self.save_best = save_best
-        self.sink = sink
-        self.ctx = ctx
+    net: AttendingClassifier
+    data: Encoded
+    texts: list[str]
+    label_names: list[str]
+    frequent: list[str]         # the training set's most frequent words (attention metrics)
+    batch_size: int
+    pad_id: int
+    patience: int | None
+    progress: Progress
+    save_best: Callable[[], None]
+    sink: MetricSink
+    ctx: distributed.Context
 
     def __call__(self) -> dict:
         """Evaluate now. Every process scores a share and all of them get the same metrics, so
