@@ -1,3 +1,3 @@
-from afa_cli.cli import app
+from afa_cli.cli import main
 
-app()
+main()

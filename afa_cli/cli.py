@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -14,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperCommand
 
-from afa_cli.errors import UserError
+from afa_cli.errors import UserError, no_room
 from afa_cli.metrics import registry
 from afa_cli.runs import Run
 
@@ -26,6 +27,21 @@ OVERRIDES = typer.Argument(None, help="Hydra overrides: key=value, +key=value, g
                            show_default=False)
 CONFIG_DIRS = typer.Option(None, "--config-dir",
                            help="A folder of extra config groups/options (repeatable).")
+
+
+def main() -> None:
+    """The `afa` command: `app`, with a write that fails for want of room (a full disk, at any
+    point of any command) as one line instead of a traceback."""
+    try:
+        app()
+    except OSError as err:
+        if not (why := no_room(err)):
+            raise
+        where = f"{err.filename}" if err.filename else "a file"
+        err_console.print(f"[bold red]error:[/bold red] Cannot write {escape(where)}: {why}. Free "
+                          "some space and run the command again (a stopped training continues "
+                          "with afa train --resume RUN).", highlight=False, soft_wrap=True)
+        sys.exit(2)
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -128,20 +144,34 @@ def eval_command(
     label_col: Optional[str] = typer.Option(None, "--label-col"),
     predictions: Optional[Path] = typer.Option(None, "--predictions",
                                                help="Write each example's prediction (JSONL)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Score a seeded sample of N rows "
+                                        "(default: every row of the split or file)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the report to this new file "
+                                       "(default: a new eval_*.json in the run folder)."),
+    allow_untrained_head: bool = typer.Option(
+        False, "--allow-untrained-head",
+        help="Score a model folder whose classification head was never trained."),
     config_dirs: Optional[list[Path]] = CONFIG_DIRS,
 ) -> None:
     """Score a checkpoint: accuracy, macro-F1, per-class scores, confusion, attention quality."""
     try:
         _quiet_libraries()
-        from afa_cli.commands.evaluate import evaluate_checkpoint
+        from afa_cli.commands.evaluate import EvalRequest, evaluate_checkpoint
 
-        report, out_path = evaluate_checkpoint(path, overrides or [], split, data, text_col,
-                                               label_col, predictions,
-                                               config_dirs=config_dirs or [])
+        result = evaluate_checkpoint(EvalRequest(
+            path, overrides or [], split, data, text_col, label_col, limit, predictions, out,
+            allow_untrained_head, config_dirs or []), err_console)
     except UserError as err:
         _fail(str(err))
+    report = result.report
     print_report(report)
-    console.print(f"written: {out_path}")
+    console.print(f"scored {report['num_examples']} of {report['rows_in_split']} rows",
+                  highlight=False)
+    if result.written is None:
+        err_console.print(f"not written: {path} is not in an afa run folder; pass --out FILE to "
+                          "keep the report.", highlight=False)
+    else:
+        console.print(f"written: {result.written}", highlight=False, soft_wrap=True)
 
 
 @app.command("inspect-attention", cls=StrictCommand)

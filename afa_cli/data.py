@@ -14,12 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from rich.console import Console
 
+from afa_cli.display import NoProgress, WorkProgress
 from afa_cli.errors import UserError
 from afa_cli.paths import shown_path
 
 FILE_SUFFIXES = (".tsv", ".csv", ".jsonl")
 CACHE_DIR = Path(os.environ.get("AFA_CACHE_DIR", Path.home() / ".cache" / "afa"))
+TOKENISE_CHUNK = 2000  # texts per tokenizer call: progress between calls, no slower
 
 # TSV fields are never quoted and sentences contain quote characters.
 csv.field_size_limit(sys.maxsize)
@@ -299,8 +302,10 @@ class Encoded:
         return [len(ids) for ids in self.input_ids]
 
 
-def encode(texts: list[str], labels: list[int], tokenizer, max_length: int) -> Encoded:
-    """Tokenise once; cached on disk by tokenizer, max length and content."""
+def encode(texts: list[str], labels: list[int], tokenizer, max_length: int,
+           console: Console | None = None, label: str = "tokenising") -> Encoded:
+    """Tokenise once; cached on disk by tokenizer, max length and content. With a console,
+    tokenising that takes a while shows its progress there."""
     key = hashlib.sha1()
     key.update(f"{tokenizer.name_or_path}|{len(tokenizer)}|{max_length}|".encode())
     for text in texts:
@@ -310,17 +315,27 @@ def encode(texts: list[str], labels: list[int], tokenizer, max_length: int) -> E
     if cache.is_file():
         input_ids, word_ids = torch.load(cache)
         return Encoded(input_ids, word_ids, list(labels))
-    enc = tokenizer(list(texts), truncation=True, max_length=max_length,
-                    return_offsets_mapping=True, return_special_tokens_mask=True)
-    word_ids = [
-        token_word_ids(text, offsets, special)
-        for text, offsets, special in zip(texts, enc["offset_mapping"], enc["special_tokens_mask"])
-    ]
+    with WorkProgress(console, label, len(texts)) if console else NoProgress() as progress:
+        input_ids, word_ids = _tokenise(texts, tokenizer, max_length, progress)
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-    torch.save((enc["input_ids"], word_ids), tmp)
+    torch.save((input_ids, word_ids), tmp)
     os.replace(tmp, cache)
-    return Encoded(enc["input_ids"], word_ids, list(labels))
+    return Encoded(input_ids, word_ids, list(labels))
+
+
+def _tokenise(texts: list[str], tokenizer, max_length: int,
+              progress: WorkProgress | NoProgress) -> tuple[list[list[int]], list[list[int]]]:
+    input_ids, word_ids = [], []
+    for start in range(0, len(texts), TOKENISE_CHUNK):
+        chunk = list(texts[start:start + TOKENISE_CHUNK])
+        enc = tokenizer(chunk, truncation=True, max_length=max_length,
+                        return_offsets_mapping=True, return_special_tokens_mask=True)
+        input_ids += enc["input_ids"]
+        word_ids += [token_word_ids(text, offsets, special) for text, offsets, special
+                     in zip(chunk, enc["offset_mapping"], enc["special_tokens_mask"])]
+        progress.advance(len(chunk))
+    return input_ids, word_ids
 
 
 # ---------------------------------------------------------------------------------------------

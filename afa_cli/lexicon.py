@@ -25,6 +25,10 @@ def sentiment_lexicon() -> frozenset[str]:
         return frozenset(line.split("\t", 1)[0].lower() for line in handle if line.strip())
 
 
+def is_lexicon_word(word: str, lexicon: frozenset[str]) -> bool:
+    return word.lower() in lexicon or normalize_word(word) in lexicon
+
+
 def frequent_words(texts: list[str], top: int = 100) -> list[str]:
     """The `top` most frequent (normalised) words of a corpus."""
     counts = Counter(normalize_word(w) for text in texts for w in text.split())

@@ -219,9 +219,11 @@ def _with_lora(model, lora):
                         f"{type(model).__name__}: {str(err).splitlines()[0]}") from None
 
 
-def load_checkpoint(path: str | Path):
+def load_checkpoint(path: str | Path, require_trained_head: bool = False):
     """(model, tokenizer) from a checkpoint folder that afa (or anyone) saved: a whole model, or
-    a LoRA adapter (adapter_config.json) over the base model it names."""
+    a LoRA adapter (adapter_config.json) over the base model it names. `require_trained_head`
+    refuses a folder without classification weights (a pretrained backbone): its head would be
+    drawn at random."""
     path = Path(path)
     if not (path / "config.json").is_file():
         raise UserError(f"{path} is not a checkpoint folder (no config.json).")
@@ -230,11 +232,16 @@ def load_checkpoint(path: str | Path):
         if (path / ADAPTER_CONFIG).is_file():
             model = _load_adapter(path)
         else:
-            model = AutoModelForSequenceClassification.from_pretrained(
-                path, attn_implementation="eager")
+            model, loading = AutoModelForSequenceClassification.from_pretrained(
+                path, attn_implementation="eager", output_loading_info=True)
     except (OSError, ValueError, RuntimeError, SafetensorError) as err:
         raise UserError(f"Cannot load checkpoint {path}: {str(err).splitlines()[0]} (a damaged "
                         "file: copy it again, or use the run's other checkpoint).") from None
+    if require_trained_head and not (path / ADAPTER_CONFIG).is_file() and loading["missing_keys"]:
+        missing = ", ".join(sorted(loading["missing_keys"]))
+        raise UserError(f"{path} holds no trained classification head ({missing} would be "
+                        "random): train one with afa train, or pass --allow-untrained-head to "
+                        "score it anyway.")
     _ensure_padding(model, tokenizer)
     return model, tokenizer
 

@@ -1,10 +1,13 @@
-"""How a path is shown in reports and summaries: reports get shared and committed, and one
-machine's absolute paths mean nothing on another."""
+"""Paths the user gives: how one is shown in reports and summaries (reports get shared and
+committed, and one machine's absolute paths mean nothing on another), and whether a file or
+folder can be written there."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from afa_cli.errors import UserError
 
 DATA_DIR_VARIABLE = "AFA_DATA_DIR"
 
@@ -21,3 +24,22 @@ def shown_path(path: str | Path) -> str:
     if path.is_relative_to(Path.cwd()):
         return str(path.relative_to(Path.cwd()))
     return str(path)
+
+
+def check_new_file(path: Path, option: str) -> None:
+    """One line when `path` cannot be written as a new file: it exists (nothing is overwritten)
+    or a folder on its way is a file."""
+    if path.exists():
+        raise UserError(f"{option} {path} already exists; choose a new file name.")
+    check_folder_path(path.parent, option)
+
+
+def check_folder_path(path: Path, option: str) -> None:
+    """One line when `path` cannot be (or become) a folder because it, or a folder on its way,
+    is a file."""
+    for ancestor in (path, *path.parents):
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise UserError(f"{option}{'' if option.endswith('=') else ' '}{path}: "
+                                f"{ancestor} is a file, not a folder; choose another path.")
+            return

@@ -6,7 +6,8 @@
     <run>/summary.json         RunSummary, written when training ends
     <run>/frequent_words.json  the 100 most frequent training words (attention metrics)
     <run>/checkpoints/{best,last}/   Hugging Face folders; last/ adds training_state.pt
-    <run>/eval_<dataset>_<split>.json  afa eval reports     job.log   a sweep job's output
+    <run>/eval_<dataset>_<split>[_<checkpoint>][-N].json   afa eval reports, never overwritten
+    <run>/job.log              a sweep job's output
 
 A folder is created once and never overwritten; every JSON file is swapped in atomically."""
 
@@ -29,7 +30,8 @@ from pathlib import Path
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from afa_cli.errors import UserError
+from afa_cli.errors import UserError, no_room
+from afa_cli.paths import check_folder_path
 
 BEST, LAST = "best", "last"
 VALIDATION, TRAIN = "validation", "train"
@@ -116,9 +118,20 @@ class Run:
     # ---- creating and opening ------------------------------------------------------------------
 
     @classmethod
+    def check_new(cls, cfg: DictConfig) -> None:
+        """One line, before any work, when cfg's run folder could not be created."""
+        if cfg.get("run_dir"):
+            if Path(cfg.run_dir).exists():
+                raise UserError(f"run_dir={cfg.run_dir} already exists; choose a new folder.")
+            check_folder_path(Path(cfg.run_dir), "run_dir=")
+        else:
+            check_folder_path(Path(cfg.output_dir), "output_dir=")
+
+    @classmethod
     def create(cls, cfg: DictConfig) -> "Run":
         """run_dir when set (it must not exist), else a new
         <output_dir>/<dataset>/<model>/<YYYY-MM-DD_HH-MM-SS>[_<name>]."""
+        cls.check_new(cfg)
         if cfg.get("run_dir"):
             path = Path(cfg.run_dir)
             try:
@@ -243,8 +256,14 @@ class Run:
     def job_log(self) -> Path:
         return self.path / self.JOB_LOG
 
-    def eval_report_path(self, dataset: str, split: str) -> Path:
-        return self.path / f"eval_{dataset}_{split}.json"
+    def write_eval_report(self, dataset: str, split: str, checkpoint: str,
+                          payload: dict) -> Path:
+        """eval_<dataset>_<split>.json for the best checkpoint (eval_..._<checkpoint>.json for
+        another), with -2, -3, ... when an earlier evaluation holds the name: reports of
+        different evaluations (other overrides, another file of the same name) never replace
+        each other."""
+        stem = f"eval_{dataset}_{split}" + ("" if checkpoint == BEST else f"_{checkpoint}")
+        return write_new_json(self.path, stem, payload)
 
     def keep(self, target: Path) -> None:
         """Copy the files docs/results keeps of a run into target. The folders the run was
@@ -311,8 +330,12 @@ class Run:
             tokenizer.save_pretrained(tmp)
             if state is not None:
                 _torch().save(state, tmp / self.TRAINING_STATE)
-        except BaseException:
+        except BaseException as err:
             shutil.rmtree(tmp, ignore_errors=True)  # a failed save (a full disk) leaves nothing
+            if why := no_room(err):
+                then = (f"continue with afa train --resume {self.path}" if self.resumable
+                        else "train again")
+                raise UserError(f"Cannot save {target}: {why}. Free some space, then {then}.") from None
             raise
         old = target.with_name(f".{which}.old")
         shutil.rmtree(old, ignore_errors=True)
@@ -418,6 +441,25 @@ def write_json(path: Path, payload: dict) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(finite(payload), indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+def write_new_json(folder: Path, stem: str, payload: dict) -> Path:
+    """folder/<stem>.json, or <stem>-2.json, -3, ... whichever does not exist yet, written whole
+    or not at all. A hard link publishes the finished file and fails on an existing name, so two
+    writers at once get two names."""
+    tmp = folder / f".{stem}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(finite(payload), indent=2) + "\n", encoding="utf-8")
+    try:
+        for attempt in range(1, 10_000):
+            path = folder / (f"{stem}.json" if attempt == 1 else f"{stem}-{attempt}.json")
+            try:
+                os.link(tmp, path)
+                return path
+            except FileExistsError:
+                continue
+        raise UserError(f"{folder} holds 10,000 reports named {stem}-N.json; move some away.")
+    finally:
+        tmp.unlink()
 
 
 def environment() -> dict:

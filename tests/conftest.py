@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -36,6 +37,14 @@ def run_afa(*args: str, cwd: Path | None = None, check: bool = True,
         raise AssertionError(f"afa {' '.join(args)} failed ({result.returncode}):\n"
                              f"{result.stdout}\n{result.stderr}")
     return result
+
+
+def written_report(output: str) -> dict:
+    """The JSON report whose path a command printed as `written: PATH` (a run's reports never
+    replace each other, so tests sharing a run must read the one their command wrote)."""
+    path, = [line.removeprefix("written: ") for line in output.splitlines()
+             if line.startswith("written: ")]
+    return json.loads(Path(path).read_text())
 
 
 @contextmanager

@@ -69,7 +69,7 @@ def test_a_run_with_a_user_option_is_read_back_with_its_config_dirs(tmp_path):
     assert Run(run_dir).config_dirs() == [user_conf.resolve()]
     assert Run(run_dir).config().afa.mask_ratio == 0.3
     # Both compose the run's overrides (afa=mine) with a new dataset: they need its config dir.
-    run_afa("eval", str(run_dir), "dataset=mr")
+    run_afa("eval", str(run_dir), "dataset=mr", "--limit", "50")
     run_afa("inspect-attention", "--dataset", "mr", "--examples", "2", "--checkpoint", str(run_dir))
 
 

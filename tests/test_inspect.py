@@ -14,14 +14,13 @@ from afa_cli.afa.attention import word_attention
 from afa_cli.cli import app
 from afa_cli.config import compose_config
 from afa_cli.data import collate, encode
-from afa_cli.metrics.scoring import is_lexicon_word
 from afa_cli.inspect import figure
 from afa_cli.inspect.rollout import RolloutClassifier, attention_rollout
-from afa_cli.lexicon import sentiment_lexicon
+from afa_cli.lexicon import is_lexicon_word, sentiment_lexicon
 from afa_cli.metrics.registry import SCORES, UNIFORM_REFERENCES
 from afa_cli.models import AttendingClassifier, load_checkpoint, load_pretrained
 from afa_cli.views import palette
-from conftest import needs_data
+from conftest import needs_data, written_report
 
 pytestmark = needs_data
 
@@ -279,7 +278,7 @@ def test_png_decodes_with_the_expected_size(tiny_runs, tmp_path, options, rows):
 def eval_report(run_dir):
     result = CliRunner().invoke(app, ["eval", str(run_dir)])
     assert result.exit_code == 0, result.output
-    return json.loads((run_dir / "eval_sst2_validation.json").read_text())
+    return written_report(result.stdout)
 
 
 def test_dataset_mode_agrees_with_afa_eval(tiny_runs, tmp_path):

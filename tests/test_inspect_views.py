@@ -21,6 +21,7 @@ from afa_cli.inspect.inspected import ModelInfo
 from afa_cli.inspect.report import (DatasetReport, Reading, Sentence, SentenceReport,
                                     WordTotal)
 from afa_cli.metrics.registry import SCORES, uniform_value
+from afa_cli.views import palette
 from afa_cli.views.html import render_html
 from afa_cli.views.sections import Bar, Delta, Reference, Section, SideBySide, Table, Word
 
@@ -218,3 +219,41 @@ def test_json_keeps_its_layout():
                                          "metrics", "top_words"}
     assert set(payload["largest_changes"][0]) == {"word", "count", "totals", "change", "lexicon",
                                                   "frequent"}
+
+
+def bar_colours(axes) -> set[tuple]:
+    return {tuple(np.round(bar.get_facecolor()[:3], 3)) for bar in axes.patches}
+
+
+def colour(rgb) -> tuple:
+    return tuple(np.round(np.array(rgb) / 255, 3))
+
+
+def test_dataset_png_gives_each_colour_one_meaning():
+    scores, changes = figure.dataset_figure(dataset_report()).axes
+    signs = {colour(palette.GAIN), colour(palette.LOSS)}
+    assert len(bar_colours(scores)) == 2 and bar_colours(changes) == signs  # models, then signs
+    assert not bar_colours(scores) & signs and colour(palette.HEAT) not in bar_colours(scores)
+    legend = changes.get_legend()
+    assert [(text.get_text(), colour(np.array(handle.get_facecolor()[:3]) * 255))
+            for text, handle in zip(legend.get_texts(), legend.legend_handles)] == \
+        [("more attention in AFA", colour(palette.GAIN)),
+         ("less attention in AFA", colour(palette.LOSS))]
+    for bar in changes.patches:   # a gain is drawn in the gain colour
+        assert colour(palette.GAIN if bar.get_width() > 0 else palette.LOSS) == \
+            tuple(np.round(bar.get_facecolor()[:3], 3))
+
+
+def test_dataset_png_with_one_model_draws_its_words_in_its_colour():
+    scores, words = figure.dataset_figure(dataset_report(1)).axes
+    assert bar_colours(scores) == bar_colours(words) and len(bar_colours(words)) == 1
+
+
+@pytest.mark.filterwarnings("ignore:Glyph .* missing from font")   # matplotlib says it too
+def test_dataset_png_names_characters_no_font_has():
+    report = dataset_report()
+    assert figure.dataset_figure(report).texts == []
+    report.largest_changes[0].word = "\u0378"   # an unassigned code point
+    drawn = figure.dataset_figure(report)
+    [note] = [text.get_text() for text in drawn.texts]
+    assert "U+0378" in note and "cannot be drawn with the fonts installed" in note

@@ -17,7 +17,7 @@ from afa_cli.config import compose_config
 from afa_cli.data import collate, encode
 from afa_cli.errors import UserError
 from afa_cli.runs import Run
-from conftest import TINY, needs_data, run_afa
+from conftest import TINY, needs_data, run_afa, written_report
 
 gguf = pytest.importorskip("gguf")
 pytest.importorskip("accelerate")
@@ -186,18 +186,11 @@ def test_lora_on_modules_the_model_lacks_is_one_clear_line(folder):
 
 @pytest.mark.slow
 @needs_data
-def test_mask_token_default_is_refused_before_any_run_folder(tmp_path, folder):
-    result = run_afa("train", "model=smollm2", *TINY, f"output_dir={tmp_path}", check=False)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "afa.mask_with=unk" in result.stderr and len(result.stderr.strip().splitlines()) == 1
-    assert list(tmp_path.iterdir()) == []
-
-
-@pytest.mark.slow
-@needs_data
 def test_afa_trains_a_truncated_llm_and_its_lora_checkpoint_evaluates_and_inspects(tmp_path, folder):
     run = tmp_path / "run"
-    run_afa("train", "model=smollm2", "afa.mask_with=unk", *TINY, "seed=1", f"run_dir={run}")
+    # the default afa.mask_with=auto: no mask token, so unk, and the run says so
+    run_afa("train", "model=smollm2", *TINY, "seed=1", f"run_dir={run}")
+    assert Run(run).config().afa.mask_with == "unk"
     train_events = [e.metrics for e in Run(run).events() if e.split == "train"]
     assert any(e.get("loss_pg") is not None for e in train_events)   # the policy gradient ran
     best = run / "checkpoints" / "best"
@@ -214,8 +207,8 @@ def test_afa_trains_a_truncated_llm_and_its_lora_checkpoint_evaluates_and_inspec
     assert torch.equal(score, next(v for k, v in saved.items() if k.endswith("score.weight")))
 
     summary = json.loads((run / "summary.json").read_text())
-    run_afa("eval", str(run))
-    report = json.loads((run / "eval_sst2_validation.json").read_text())
+    shown = run_afa("eval", str(run), "--limit", "100")  # the rows the run validated on
+    report = written_report(shown.stdout)
     assert report["num_examples"] == 100
     best_metrics = summary["best"]["metrics"]
     # Another batch size pads differently: equal up to float rounding near a 50/50 prediction.

@@ -80,7 +80,17 @@ def test_frequent_words_and_eval_reports(tmp_path):
     assert run.frequent_words() is None
     run.write_frequent_words(["the", ","])
     assert run.frequent_words() == ["the", ","]
-    assert run.eval_report_path("mr", "validation") == tmp_path / "eval_mr_validation.json"
+
+
+def test_eval_reports_never_replace_each_other(tmp_path):
+    run = Run(tmp_path)
+    first = run.write_eval_report("mr", "validation", BEST, {"n": 1})
+    second = run.write_eval_report("mr", "validation", BEST, {"n": 2})
+    of_last = run.write_eval_report("mr", "validation", LAST, {"n": 3})
+    assert [first.name, second.name, of_last.name] == [
+        "eval_mr_validation.json", "eval_mr_validation-2.json", "eval_mr_validation_last.json"]
+    assert [json.loads(p.read_text())["n"] for p in (first, second, of_last)] == [1, 2, 3]
+    assert not list(tmp_path.glob(".*.tmp"))
 
 
 def test_resolve_a_run_its_checkpoints_and_a_loose_checkpoint(tmp_path):
@@ -152,7 +162,8 @@ def test_a_failed_checkpoint_save_leaves_nothing_half_written(tmp_path):
             raise OSError(28, "No space left on device")
 
     run = Run(tmp_path)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(UserError, match=r"Cannot save .*last: the disk is full. Free some "
+                                        "space, then train again."):
         run.save_checkpoint(LAST, FullDisk(), tokenizer=None)
     assert not (tmp_path / Run.CHECKPOINTS).exists() or not any((tmp_path / Run.CHECKPOINTS).iterdir())
 
@@ -182,3 +193,15 @@ def test_damaged_run_files_are_one_line(tmp_path):
     (run.checkpoint(LAST) / Run.TRAINING_STATE).write_bytes(b"PK\x03\x04 cut short")
     with pytest.raises(UserError, match="training_state.pt is damaged .*checkpoints/best"):
         run.training_state()
+
+
+@pytest.mark.parametrize("key", ["run_dir", "output_dir"])
+def test_a_run_folder_under_a_file_is_one_line_before_any_work(tmp_path, key):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    config = OmegaConf.create({"run_dir": None, "output_dir": str(tmp_path / "out"),
+                               key: str(a_file / "runs")})
+    with pytest.raises(UserError, match=f"^{key}={a_file}/runs: {a_file} is a file, not a "
+                                        "folder; choose another path.$"):
+        Run.check_new(config)
+    assert a_file.read_text() == "mine"

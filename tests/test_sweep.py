@@ -1,12 +1,14 @@
 import csv
 import json
 import math
+import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import yaml
@@ -379,6 +381,42 @@ def test_stopped_sweep_stops_its_jobs_and_resumes(tmp_path):
     log = (continued / "job.log").read_text()
     assert "Interrupted at step" in log and f"--resume {continued.resolve()}" in log
     assert state["jobs"][0]["wall_seconds"] > stopped["wall_seconds"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie child of this process is dead too
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+@pytest.mark.slow
+@needs_data
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="jobs die with the sweep on Linux")
+def test_a_sweep_killed_hard_takes_its_jobs_with_it_and_resumes(tmp_path):
+    output_dir = tmp_path / "out"
+    sweep = subprocess.Popen([sys.executable, "-m", "afa_cli", "sweep", "seed=1,2", *TINY,
+                              "train.max_train_samples=1200", f"output_dir={output_dir}"],
+                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not list(output_dir.glob("sweeps/*/000_seed=1/metrics.jsonl")):
+        assert sweep.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    job_dir, = output_dir.glob("sweeps/*/000_seed=1")
+    job_pid = Run(job_dir).writer()
+    assert job_pid is not None and _alive(job_pid)
+    sweep.kill()
+    sweep.wait()
+    deadline = time.monotonic() + 120
+    while _alive(job_pid):  # told to stop, it saves its checkpoint first
+        assert time.monotonic() < deadline, "the job outlived its sweep"
+        time.sleep(0.2)
+    assert (job_dir / "checkpoints" / "last" / Run.TRAINING_STATE).is_file()
+    run_afa("sweep", "--resume", str(job_dir.parent))
+    assert [job["status"] for job in read_state(job_dir.parent)["jobs"]] == ["done", "done"]
+    assert Run(job_dir).finished and not (job_dir.parent / "previous_attempts").exists()
 
 
 @pytest.mark.slow

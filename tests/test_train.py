@@ -2,11 +2,13 @@
 
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,7 +17,7 @@ from transformers import AutoModelForSequenceClassification
 
 from afa_cli.metrics import registry
 from afa_cli.runs import Run
-from conftest import ROOT, TINY, needs_data, run_afa, trained_once
+from conftest import ROOT, TINY, needs_data, run_afa, trained_once, written_report
 
 pytestmark = needs_data
 
@@ -60,16 +62,22 @@ def test_afa_run_logs_every_diagnostic(tiny_runs):
     assert "loss_pg" not in (Run(tiny_runs["off"]).events()[0].metrics)
 
 
+def test_mask_with_auto_is_recorded_as_the_token_used(tiny_runs):
+    assert Run(tiny_runs["default"]).config().afa.mask_with == "mask"  # MiniLM has [MASK]
+
+
 def test_eval_reproduces_training_validation_accuracy(tiny_runs, tmp_path):
     run = tiny_runs["default"]
     summary = json.loads((run / "summary.json").read_text())
     predictions = tmp_path / "predictions.jsonl"
-    shown = run_afa("eval", str(run), "--predictions", str(predictions))
-    report = json.loads((run / "eval_sst2_validation.json").read_text())
+    # --limit 100: the same seeded sample the run validated on (train.max_eval_samples=100)
+    shown = run_afa("eval", str(run), "--predictions", str(predictions), "--limit", "100")
+    report = written_report(shown.stdout)
     assert report["metrics"]["accuracy"] == summary["best"]["metrics"]["accuracy"]
     for key in ATTENTION_METRICS:
         assert report["metrics"][key] == pytest.approx(summary["best"]["metrics"][key], abs=1e-9)
     assert "accuracy" in shown.stdout and "confusion" in shown.stdout
+    assert "scored 100 of 872 rows" in shown.stdout
     rows = [json.loads(line) for line in predictions.read_text().splitlines()]
     assert len(rows) == report["num_examples"] == 100
     assert sum(r["prediction"] == r["label"] for r in rows) / 100 == report["metrics"]["accuracy"]
@@ -78,9 +86,10 @@ def test_eval_reproduces_training_validation_accuracy(tiny_runs, tmp_path):
 def test_eval_on_any_labelled_file(tiny_runs, tmp_path):
     data = tmp_path / "mine.csv"
     data.write_text("review,stars\na superb film,positive\na dull and tedious mess,negative\n")
-    run_afa("eval", str(tiny_runs["off"] / "checkpoints" / "best"), "--data", str(data),
-            "--text-col", "review", "--label-col", "stars")
-    report = json.loads((tiny_runs["off"] / "eval_mine_file.json").read_text())
+    shown = run_afa("eval", str(tiny_runs["off"] / "checkpoints" / "best"), "--data", str(data),
+                    "--text-col", "review", "--label-col", "stars")
+    report = written_report(shown.stdout)
+    assert Path(shown.stdout.split("written: ")[1].strip()).parent == tiny_runs["off"]
     assert report["num_examples"] == 2
 
 
@@ -184,6 +193,27 @@ def test_kill_9_loses_only_the_steps_since_the_periodic_checkpoint(straight, tmp
     assert all(torch.equal(v, weights(killed)[k]) for k, v in weights(straight).items())
 
 
+def _small_disk() -> None:
+    """A file size limit stands in for a full disk: writes past it fail as they would there."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (5_000_000, 5_000_000))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="file size limits are POSIX")
+def test_a_full_disk_is_one_line_and_leaves_no_half_written_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    result = subprocess.run([sys.executable, "-m", "afa_cli", "train", *TINY,
+                             "train.max_train_samples=32", f"run_dir={run}"], cwd=ROOT,
+                            preexec_fn=_small_disk, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    line = result.stderr.strip()
+    assert "\n" not in line and line.startswith(f"error: Cannot save {run / 'checkpoints' / 'best'}")
+    assert "file size limit" in line and "Free some space" in line
+    assert list((run / "checkpoints").iterdir()) == []  # no half-written folder left
+    assert Run.is_run(run)  # what was written before the failure is kept
+
+
 @pytest.mark.slow
 def test_two_runs_started_at_once_get_two_folders(tmp_path):
     procs = [subprocess.Popen([sys.executable, "-m", "afa_cli", "train", *TINY,
@@ -200,7 +230,7 @@ def test_two_runs_started_at_once_get_two_folders(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["dataset=imdb"], "Unknown dataset 'imdb'"),
     (["dataset.path=/nonexistent/file.tsv"], "dataset.path=/nonexistent/file.tsv does not exist"),
-    (["afa.mask_with=nothing"], "afa.mask_with must be one of mask, unk, drop"),
+    (["afa.mask_with=nothing"], "afa.mask_with must be one of auto, mask, unk, drop"),
     (["model.source=/nonexistent/model"], "Cannot load model '/nonexistent/model'"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):

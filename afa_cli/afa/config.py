@@ -38,6 +38,7 @@ class RewardPass(StrEnum):
 
 
 class MaskWith(StrEnum):
+    auto = "auto"      # mask when the tokenizer has a mask token, else unk; the run records which
     mask = "mask"      # the tokenizer's mask token
     unk = "unk"        # its unknown token (decoders have no mask token)
     drop = "drop"      # hide the word's pieces from attention
@@ -50,7 +51,7 @@ class AFAConfig:
     reward_pass: RewardPass = setting(RewardPass.train, "which forward pass the reward reads")
     mask_ratio: float = setting(0.15, "ρ: k = max(1, ⌊ρ·n + ½⌋) of n words", gt=0, le=1)
     num_masks: int = setting(1, "M masks per sentence; M > 1 uses a leave-one-out baseline", ge=1)
-    mask_with: MaskWith = setting(MaskWith.mask, "what takes the place of a masked word")
+    mask_with: MaskWith = setting(MaskWith.auto, "what takes the place of a masked word")
     pg_weight: float = setting(0.1, "λ, weight of the policy-gradient loss")
     entropy_weight: float = setting(0.01, "β, bonus on the attention entropy (with the policy "
                                           "gradient)")

@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from afa_cli import runs
 from afa_cli.config import compose_for_run
-from afa_cli.data import Split, load_split, subsample
+from afa_cli.data import Split, load_split
 from afa_cli.errors import UserError
 from afa_cli.lexicon import frequent_words
 from afa_cli.models import load_checkpoint
@@ -35,12 +35,11 @@ class LoadedCheckpoint:
         return self.tokenizer.pad_token_id
 
     def scored_rows(self, split: str) -> Split:
-        """The rows of a split of cfg.dataset this checkpoint is scored on."""
+        """Every row of a split of cfg.dataset, checked against the checkpoint's labels."""
         if self.cfg.dataset.num_labels != len(self.label_names):
             raise UserError(f"dataset={self.cfg.dataset.name} has {self.cfg.dataset.num_labels} "
                             f"labels but the checkpoint predicts {len(self.label_names)}.")
-        return subsample(load_split(self.cfg.dataset, split), self.cfg.train.max_eval_samples,
-                         self.cfg.dataset.split_seed)
+        return load_split(self.cfg.dataset, split)
 
     def frequent_words(self, fallback_texts: list[str]) -> list[str]:
         """The run's own frequent-word list (from its training rows) when there is one, else
@@ -55,13 +54,15 @@ class LoadedCheckpoint:
 
 
 def load_for_scoring(path: str | Path, overrides: list[str] = (), config_dirs: list[Path] = (),
-                     dataset: str | None = None) -> LoadedCheckpoint:
+                     dataset: str | None = None,
+                     require_trained_head: bool = False) -> LoadedCheckpoint:
     """A run folder (its best checkpoint) or a checkpoint folder, and its config: the run's own,
     or the run's overrides plus these, composed with the run's config folders; `dataset` names
-    the dataset to read it with when it is not the run's own."""
+    the dataset to read it with when it is not the run's own. `require_trained_head` refuses
+    a model whose classification head the checkpoint does not hold (it would be random)."""
     checkpoint, run = runs.resolve(path)
     cfg = compose_for_run(run, list(overrides), list(config_dirs))
     if dataset is not None and cfg.dataset.name != dataset:
         cfg = compose_for_run(run, [*overrides, f"dataset={dataset}"], list(config_dirs))
-    model, tokenizer = load_checkpoint(checkpoint)
+    model, tokenizer = load_checkpoint(checkpoint, require_trained_head)
     return LoadedCheckpoint(checkpoint, run, cfg, model, tokenizer)

@@ -1,58 +1,104 @@
 """`afa eval`: score a run's best checkpoint (or any checkpoint folder) on a labelled split or
-file, and write the report into the run folder."""
+file, and write the report into the run folder (never over an earlier one)."""
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from rich.console import Console
 
 from afa_cli import runs
 from afa_cli.commands.checkpoint import EVAL_BATCH_SIZE, load_for_scoring
-from afa_cli.data import encode, read_labelled_file
+from afa_cli.data import Split, encode, read_labelled_file, subsample
+from afa_cli.display import WorkProgress
 from afa_cli.errors import UserError
 from afa_cli.metrics.scoring import Predictions, evaluate
 from afa_cli.models import AttendingClassifier
-from afa_cli.paths import shown_path
+from afa_cli.paths import check_new_file, shown_path
 
 
-def evaluate_checkpoint(path: str | Path, overrides: list[str], split: str = "validation",
-                        data_file: Path | None = None, text_col: str | None = None,
-                        label_col: str | None = None, predictions_file: Path | None = None,
-                        batch_size: int = EVAL_BATCH_SIZE,
-                        config_dirs: list[Path] = ()) -> tuple[dict, Path]:
-    """Returns the report and the JSON file it was written to."""
-    if predictions_file is not None and Path(predictions_file).exists():
-        raise UserError(f"{predictions_file} already exists; choose a new --predictions file.")
-    loaded = load_for_scoring(path, overrides, config_dirs)
+@dataclass
+class EvalRequest:
+    path: Path                                  # a run folder or a checkpoint folder
+    overrides: list[str] = field(default_factory=list)
+    split: str = "validation"
+    data_file: Path | None = None               # a labelled file instead of a dataset split
+    text_col: str | None = None
+    label_col: str | None = None
+    limit: int | None = None                    # score a seeded sample of this many rows
+    predictions_file: Path | None = None
+    out: Path | None = None                     # the report's file; default: inside the run
+    allow_untrained_head: bool = False
+    config_dirs: list[Path] = field(default_factory=list)
+    batch_size: int = EVAL_BATCH_SIZE
+
+    def check(self) -> None:
+        """Everything that can be refused before a model is loaded."""
+        if self.limit is not None and self.limit < 1:
+            raise UserError(f"--limit {self.limit}: give a number of rows >= 1 (or no --limit "
+                            "for the whole split).")
+        for option, path in (("--predictions", self.predictions_file), ("--out", self.out)):
+            if path is not None:
+                check_new_file(Path(path), option)
+
+
+@dataclass
+class EvalResult:
+    report: dict
+    written: Path | None   # None: the checkpoint is not in a run and no --out was given
+
+
+def evaluate_checkpoint(request: EvalRequest, console: Console) -> EvalResult:
+    request.check()
+    loaded = load_for_scoring(request.path, request.overrides, request.config_dirs,
+                              require_trained_head=not request.allow_untrained_head)
     cfg, label_names = loaded.cfg, loaded.label_names
-    if data_file is not None:
-        rows = read_labelled_file(Path(data_file), text_col or cfg.dataset.text_col,
-                                  label_col or cfg.dataset.label_col, label_names)
-        dataset_name, split = Path(data_file).stem, "file"
+    if request.data_file is not None:
+        rows = read_labelled_file(Path(request.data_file),
+                                  request.text_col or cfg.dataset.text_col,
+                                  request.label_col or cfg.dataset.label_col, label_names)
+        dataset_name, split = Path(request.data_file).stem, "file"
     else:
-        rows = loaded.scored_rows(split)
-        dataset_name = cfg.dataset.name
+        rows = loaded.scored_rows(request.split)
+        dataset_name, split = cfg.dataset.name, request.split
+    scored = subsample(rows, request.limit, cfg.dataset.split_seed)
     torch.set_num_threads(cfg.train.num_threads)
-    data = encode(rows.texts, rows.labels, loaded.tokenizer, cfg.model.max_length)
+    data = encode(scored.texts, scored.labels, loaded.tokenizer, cfg.model.max_length, console)
     net = AttendingClassifier(loaded.model, layer=cfg.afa.layer)
     start = time.perf_counter()
-    metrics, preds = evaluate(net, data, rows.texts, label_names,
-                              loaded.frequent_words(rows.texts), batch_size, loaded.pad_id)
+    with WorkProgress(console, "scoring", len(data)) as progress:
+        metrics, preds = evaluate(net, data, scored.texts, label_names,
+                                  loaded.frequent_words(scored.texts), request.batch_size,
+                                  loaded.pad_id, progress=progress)
     seconds = time.perf_counter() - start
     report = {"checkpoint": shown_path(loaded.checkpoint), "dataset": dataset_name, "split": split,
-              "source": rows.source, "num_examples": len(data), "label_names": label_names,
+              "source": rows.source, "overrides": list(request.overrides),
+              "num_examples": len(data), "rows_in_split": len(rows.texts),
+              "limit": request.limit, "label_names": label_names,
               "seconds": seconds, "examples_per_s": len(data) / seconds, "metrics": metrics}
-    out_path = (loaded.run or runs.Run(loaded.checkpoint)).eval_report_path(dataset_name, split)
-    runs.write_json(out_path, report)
-    if predictions_file is not None:
-        write_predictions(Path(predictions_file), rows, preds, label_names)
-    return report, out_path
+    written = _write_report(request, loaded.run, loaded.checkpoint.name, report)
+    if request.predictions_file is not None:
+        write_predictions(Path(request.predictions_file), scored, preds, label_names)
+    return EvalResult(report, written)
 
 
-def write_predictions(path: Path, rows, preds: Predictions, label_names: list[str]) -> None:
+def _write_report(request: EvalRequest, run: runs.Run | None, checkpoint: str,
+                  report: dict) -> Path | None:
+    if request.out is not None:
+        request.out.parent.mkdir(parents=True, exist_ok=True)
+        runs.write_json(request.out, report)
+        return request.out
+    if run is None:
+        return None
+    return run.write_eval_report(report["dataset"], report["split"], checkpoint, report)
+
+
+def write_predictions(path: Path, rows: Split, preds: Predictions, label_names: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("x", encoding="utf-8") as handle:
         for text, label, probs in zip(rows.texts, rows.labels, preds.probs):
             handle.write(json.dumps({

@@ -13,14 +13,18 @@ from afa_cli.errors import UserError
 from afa_cli.runs import Run, release_locks
 from afa_cli.training.loop import Interrupted
 from afa_cli.training.setup import build_trainer
+from afa_cli.training.signals import stop_with_parent
 
 
 def train(cfg: DictConfig | None, overrides: list[str], console: Console,
           resume_dir: Path | None = None, config_dirs: list[Path] = ()) -> Path:
     """Train one run (a new one from cfg, or continue resume_dir); returns its folder."""
+    stop_with_parent()
     resume = Run.open(resume_dir) if resume_dir is not None else None
     if resume is not None:
         cfg = resume.config()
+    else:
+        Run.check_new(cfg)
     ctx = distributed.setup(cfg.train.device)
     try:
         resume_state = None

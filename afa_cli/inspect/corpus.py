@@ -8,11 +8,11 @@ import torch
 
 from afa_cli.data import encode
 from afa_cli.commands.checkpoint import EVAL_BATCH_SIZE
-from afa_cli.metrics.scoring import evaluate, is_lexicon_word
+from afa_cli.metrics.scoring import evaluate
 from afa_cli.inspect.inspected import AttentionSpec, InspectedModel
 from afa_cli.inspect.report import DatasetReport, Sentence, WordTotal
 from afa_cli.inspect.sentences import reading
-from afa_cli.lexicon import normalize_word, sentiment_lexicon
+from afa_cli.lexicon import is_lexicon_word, normalize_word, sentiment_lexicon
 
 TOP_WORDS = 20
 # Two- and three-word phrases move their attention wholesale; longer sentences show where it went.

@@ -10,8 +10,9 @@ import torch
 
 from afa_cli.afa.attention import normalized_entropy, word_attention
 from afa_cli.data import Encoded, collate, eval_batches
+from afa_cli.display import NoProgress, WorkProgress
 from afa_cli.distributed import ONE_PROCESS, Context
-from afa_cli.lexicon import normalize_word, sentiment_lexicon
+from afa_cli.lexicon import is_lexicon_word, normalize_word, sentiment_lexicon
 from afa_cli.metrics import registry
 from afa_cli.models import AttendingClassifier
 
@@ -27,7 +28,8 @@ class Predictions:
 
 
 def predict(net: AttendingClassifier, data: Encoded, batch_size: int, pad_id: int,
-            ctx: Context = ONE_PROCESS) -> Predictions:
+            ctx: Context = ONE_PROCESS,
+            progress: WorkProgress | NoProgress = NoProgress()) -> Predictions:
     """Class probabilities and word-level attention for every example, in the data's order.
     Under data parallelism each process scores every world_size-th example and all of them
     receive every prediction."""
@@ -44,6 +46,7 @@ def predict(net: AttendingClassifier, data: Encoded, batch_size: int, pad_id: in
             words = word_attention(out.token_attention.cpu(), batch["word_ids"])  # [B, W]
             scored.append((indices, torch.softmax(out.logits, dim=-1).cpu().numpy(),
                            [words[row, : batch["num_words"][row]].numpy() for row in range(len(indices))]))
+            progress.advance(len(indices))
     for part in ctx.gather_objects(scored):
         for indices, batch_probs, batch_attention in part:
             probs[indices] = batch_probs
@@ -81,10 +84,6 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0)
 
 
-def is_lexicon_word(word: str, lexicon: frozenset[str]) -> bool:
-    return word.lower() in lexicon or normalize_word(word) in lexicon
-
-
 def attention_metrics(texts: list[str], attention: list[np.ndarray], frequent: list[str]) -> dict:
     """Where attention goes (registry.ATTENTION and their uniform references), averaged over
     sentences of two or more words."""
@@ -112,10 +111,10 @@ def attention_metrics(texts: list[str], attention: list[np.ndarray], frequent: l
 
 
 def evaluate(net: AttendingClassifier, data: Encoded, texts: list[str], label_names: list[str],
-             frequent: list[str], batch_size: int, pad_id: int,
-             ctx: Context = ONE_PROCESS) -> tuple[dict, Predictions]:
+             frequent: list[str], batch_size: int, pad_id: int, ctx: Context = ONE_PROCESS,
+             progress: WorkProgress | NoProgress = NoProgress()) -> tuple[dict, Predictions]:
     """All metrics of one split: classification scores and attention quality."""
-    preds = predict(net, data, batch_size, pad_id, ctx)
+    preds = predict(net, data, batch_size, pad_id, ctx, progress)
     metrics = classification_metrics(data.labels, preds.labels, label_names)
     metrics.update(attention_metrics(texts, preds.attention, frequent))
     return metrics, preds

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from afa_cli.runs import Run
+from afa_cli.training.signals import PARENT_PID_VARIABLE
 from afa_cli.sweep.state import DONE, FAILED, JobState, Outcome
 
 INTERRUPTED_EXIT = 130  # afa train's exit code after Ctrl-C
@@ -48,7 +49,8 @@ def run_job(sweep_dir: Path, job: JobState, threads: int, config_dir: Path | Non
         log.flush()
         # rich wraps output that is not a terminal at 80 columns; log lines read better whole
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                   env=dict(os.environ, COLUMNS="200"))
+                                   env=dict(os.environ, COLUMNS="200",
+                                            **{PARENT_PID_VARIABLE: str(os.getpid())}))
         started(process)
         exit_code = process.wait()
     earlier = (job.wall_seconds or 0.0) if continuing else 0.0  # the attempt it continues

@@ -13,7 +13,7 @@ from rich.console import Console
 from torch.optim.lr_scheduler import LambdaLR
 
 from afa_cli import distributed
-from afa_cli.afa.config import AFAConfig
+from afa_cli.afa.config import AFAConfig, MaskWith
 from afa_cli.afa.method import AFA
 from afa_cli.data import encode, load_split, subsample, training_set_warnings
 from afa_cli.errors import UserError
@@ -59,11 +59,13 @@ def linear_warmup_then_decay(optimizer: torch.optim.Optimizer, warmup_steps: int
 def build_afa(cfg: DictConfig, model, tokenizer, ctx: distributed.Context) -> AFA | None:
     if not cfg.afa.enabled:
         return None
-    replacement = {"mask": tokenizer.mask_token_id, "unk": tokenizer.unk_token_id,
-                   "drop": None}[cfg.afa.mask_with]
-    if cfg.afa.mask_with != "drop" and replacement is None:
+    if cfg.afa.mask_with == MaskWith.auto:  # resolved before the config is written
+        cfg.afa.mask_with = MaskWith.mask if tokenizer.mask_token_id is not None else MaskWith.unk
+    replacement = {MaskWith.mask: tokenizer.mask_token_id, MaskWith.unk: tokenizer.unk_token_id,
+                   MaskWith.drop: None}[cfg.afa.mask_with]
+    if cfg.afa.mask_with != MaskWith.drop and replacement is None:
         raise UserError(f"The tokenizer has no {cfg.afa.mask_with} token; "
-                        "set afa.mask_with=unk or afa.mask_with=drop.")
+                        "set afa.mask_with=drop (or unk, when it has one).")
     return AFA(afa_config(cfg), model.config.hidden_size, replacement, cfg.seed, ctx.device,
                ctx.gather_rows, ctx.rank)
 
@@ -87,13 +89,16 @@ def build_trainer(cfg: DictConfig, overrides: list[str], config_dirs: list[Path]
     for warning in warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
 
+    console.print(f"loading model={cfg.model.name}", highlight=False)
     if resume is not None:
         model, tokenizer = load_checkpoint(resume.checkpoint(LAST))
     else:
         model, tokenizer = load_pretrained(cfg.model, label_names)
     model.to(device)
-    train_data = encode(train_rows.texts, train_rows.labels, tokenizer, cfg.model.max_length)
-    val_data = encode(val_rows.texts, val_rows.labels, tokenizer, cfg.model.max_length)
+    train_data = encode(train_rows.texts, train_rows.labels, tokenizer, cfg.model.max_length,
+                        console, "tokenising train")
+    val_data = encode(val_rows.texts, val_rows.labels, tokenizer, cfg.model.max_length,
+                      console, "tokenising validation")
     frequent = frequent_words(train_rows.texts)
     net = AttendingClassifier(model, layer=cfg.afa.layer, precision=tc.precision,
                               runner=ctx.wrap(model))

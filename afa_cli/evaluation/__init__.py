@@ -1,0 +1,1 @@
+"""Measurements beyond a split's scores: robustness, faithfulness, pairs, frequency, statistics."""

@@ -1,0 +1,247 @@
+"""Robustness to word-level perturbations, measured offline and deterministically: greedy
+attacks in the style of TextAttack (Morris et al. 2020) with three transformations, character
+edits (DeepWordBug, Gao et al. 2018), word deletion, and synonym swaps (PWWS, Ren et al. 2019),
+and TextAttack's summary of the results.
+
+The search, the same for every transformation: only examples the model classifies correctly
+are attacked (the others are skipped); words are visited in decreasing leave-one-out importance
+(the drop of the true-class probability when the word is deleted); at each word every candidate
+replacement is scored and the strongest kept (one that flips the prediction, else the one that
+lowers the true-class probability most), and only if it lowers that probability at all; the
+attack succeeds as soon as the prediction flips and fails when the edit budget or the words run
+out. Each word is edited at most once and stopwords are never edited. PWWS proper orders words
+by a weighted saliency; here all three share the leave-one-out order so that they differ only
+in the transformation."""
+
+from __future__ import annotations
+
+import csv
+import string
+from collections.abc import Callable, Sequence
+from dataclasses import astuple, dataclass, fields
+from enum import StrEnum
+from pathlib import Path
+
+import numpy as np
+
+from afa_cli.errors import UserError
+from afa_cli.evaluation.faithfulness import (Scorer, leave_one_out, mean_or_nan,
+                                             words_at_fraction)
+from afa_cli.lexicon import normalize_word
+from afa_cli.paths import shown_path
+
+# NLTK's English stopword list (179 words), spelled out so that attacks need no nltk.
+STOPWORDS = frozenset("""
+i me my myself we our ours ourselves you you're you've you'll you'd your yours yourself
+yourselves he him his himself she she's her hers herself it it's its itself they them their
+theirs themselves what which who whom this that that'll these those am is are was were be been
+being have has had having do does did doing a an the and but if or because as until while of at
+by for with about against between into through during before after above below to from up down
+in out on off over under again further then once here there when where why how all any both
+each few more most other some such no nor not only own same so than too very s t can will just
+don don't should should've now d ll m o re ve y ain aren aren't couldn couldn't didn didn't
+doesn doesn't hadn hadn't hasn hasn't haven haven't isn isn't ma mightn mightn't mustn mustn't
+needn needn't shan shan't shouldn shouldn't wasn wasn't weren weren't won won't wouldn wouldn't
+""".split())
+
+DEFAULT_MAX_EDIT_FRACTION = 0.2
+
+SynonymProvider = Callable[[str], list[str]]
+# A word and the attack's random generator -> the words that may replace it ("" deletes it).
+Transformation = Callable[[str, np.random.Generator], list[str]]
+
+
+class Outcome(StrEnum):
+    SUCCESSFUL = "successful"
+    FAILED = "failed"
+    SKIPPED = "skipped"     # misclassified before any perturbation: nothing to attack
+
+
+@dataclass(frozen=True)
+class AttackRecord:
+    original_text: str
+    perturbed_text: str         # changed words marked [[like this]]; a deleted word reads [[]]
+    label: int
+    original_prediction: int
+    perturbed_prediction: int
+    outcome: Outcome
+    words_perturbed: int
+    num_words: int
+    queries: int                # texts sent to the scorer for this example, the original included
+
+
+# ---- transformations ---------------------------------------------------------------------------
+
+def character_edits(word: str, rng: np.random.Generator) -> list[str]:
+    """DeepWordBug's four edits at every position of the word (its surrounding punctuation
+    kept): swap two neighbouring characters, delete one, insert a random letter, substitute a
+    random letter. The random letters come from `rng`; edits that leave the word unchanged or
+    empty are dropped."""
+    prefix, core, suffix = _split_punctuation(word)
+    letters = string.ascii_lowercase
+    inserted = rng.integers(len(letters), size=len(core) + 1)
+    substituted = rng.integers(len(letters), size=len(core))
+    edits = [core[:i] + core[i + 1] + core[i] + core[i + 2:] for i in range(len(core) - 1)]
+    edits += [core[:i] + core[i + 1:] for i in range(len(core))]
+    edits += [core[:i] + letters[j] + core[i:] for i, j in enumerate(inserted)]
+    edits += [core[:i] + letters[j] + core[i + 1:] for i, j in enumerate(substituted)]
+    return list(dict.fromkeys(prefix + e + suffix for e in edits if e and e != core))
+
+
+def word_deletion(word: str, rng: np.random.Generator) -> list[str]:
+    """The word removed."""
+    return [""]
+
+
+def synonym_swaps(synonyms: SynonymProvider) -> Transformation:
+    """PWWS's transformation: the word replaced by each of its synonyms. `synonyms` gets the
+    normalised word (lowercase, no surrounding punctuation); the replacement keeps the word's
+    punctuation and an initial capital."""
+    def swaps(word: str, rng: np.random.Generator) -> list[str]:
+        prefix, core, suffix = _split_punctuation(word)
+        if not core:
+            return []
+        normal, capital = normalize_word(word), core[0].isupper()
+        return list(dict.fromkeys(prefix + (s[:1].upper() + s[1:] if capital else s) + suffix
+                                  for s in synonyms(normal) if s and s != normal))
+    return swaps
+
+
+def wordnet_synonyms() -> SynonymProvider:
+    """Single-word WordNet synonyms (NLTK), as TextAttack's WordSwapWordNet collects them."""
+    message = ("synonym attacks need NLTK's WordNet: pip install nltk, then "
+               "python -m nltk.downloader wordnet (or point NLTK_DATA at a folder holding it)")
+    try:
+        import nltk
+        from nltk.corpus import wordnet
+    except ImportError:
+        raise UserError(message) from None
+    try:
+        nltk.data.find("corpora/wordnet")   # also finds corpora/wordnet.zip
+    except LookupError:
+        raise UserError(message) from None
+
+    def synonyms(word: str) -> list[str]:
+        names = {lemma for synset in wordnet.synsets(word) for lemma in synset.lemma_names()}
+        return sorted(name for name in names if "_" not in name)
+    return synonyms
+
+
+def _split_punctuation(word: str) -> tuple[str, str, str]:
+    core = word.strip(string.punctuation)
+    start = len(word) - len(word.lstrip(string.punctuation))
+    return word[:start], core, word[start + len(core):]
+
+
+# ---- the attack --------------------------------------------------------------------------------
+
+def attack(texts: Sequence[str], labels: Sequence[int], scorer: Scorer,
+           transformation: Transformation, *, max_edit_fraction: float = DEFAULT_MAX_EDIT_FRACTION,
+           max_edits: int | None = None, seed: int = 0) -> list[AttackRecord]:
+    """Attack every text (see the module docstring). Budget: at most
+    ceil(max_edit_fraction x words) edited words (at least one, counted as ERASER counts k%),
+    and at most `max_edits` when given. Deterministic: example i draws its random letters from
+    default_rng([seed, i]), so an example's attack does not depend on the others.
+
+    Scorer calls: all originals at once, all leave-one-out variants of the attacked examples at
+    once, then one call per visited word with its candidates."""
+    if not texts:
+        return []
+    labels = np.asarray(labels, dtype=np.int64)
+    probs = scorer(list(texts))
+    predictions = probs.argmax(axis=1)
+    sentences = [text.split() for text in texts]
+    attacked = np.flatnonzero(predictions == labels)
+    importances = dict(zip(attacked.tolist(), leave_one_out(
+        [sentences[i] for i in attacked], scorer, probs[attacked], labels[attacked])))
+    records = []
+    for i, (text, words) in enumerate(zip(texts, sentences)):
+        if i not in importances:
+            records.append(AttackRecord(text, text, int(labels[i]), int(predictions[i]),
+                                        int(predictions[i]), Outcome.SKIPPED, 0, len(words), 1))
+            continue
+        budget = words_at_fraction(len(words), max_edit_fraction)
+        if max_edits is not None:
+            budget = min(budget, max_edits)
+        records.append(_greedy(text, words, int(labels[i]), probs[i], importances[i], scorer,
+                               transformation, budget, np.random.default_rng([seed, i])))
+    return records
+
+
+def _greedy(text: str, words: list[str], label: int, probs: np.ndarray, importance: np.ndarray,
+            scorer: Scorer, transformation: Transformation, budget: int,
+            rng: np.random.Generator) -> AttackRecord:
+    current = list(words)           # "" where a word was deleted
+    changed: list[int] = []
+    p_label, prediction = probs[label], label
+    queries = 1 + len(words)        # the original and its leave-one-out variants
+    for position in np.argsort(-importance, kind="stable").tolist():
+        if len(changed) == budget:
+            break
+        if normalize_word(words[position]) in STOPWORDS:
+            continue
+        candidates = transformation(words[position], rng)
+        if not candidates:
+            continue
+        variants = [" ".join(w for w in (*current[:position], c, *current[position + 1:]) if w)
+                    for c in candidates]
+        candidate_probs = scorer(variants)
+        queries += len(variants)
+        flips = candidate_probs.argmax(axis=1) != label
+        best = min(range(len(candidates)), key=lambda j: (not flips[j], candidate_probs[j, label]))
+        if not flips[best] and candidate_probs[best, label] >= p_label:
+            continue            # no candidate helps: leave the word as it is
+        current[position] = candidates[best]
+        changed.append(position)
+        p_label, prediction = candidate_probs[best, label], int(candidate_probs[best].argmax())
+        if prediction != label:
+            break
+    marked = " ".join(f"[[{w}]]" if i in changed else w for i, w in enumerate(current))
+    outcome = Outcome.SUCCESSFUL if prediction != label else Outcome.FAILED
+    return AttackRecord(text, marked, label, label, prediction, outcome, len(changed),
+                        len(words), queries)
+
+
+# ---- reporting ---------------------------------------------------------------------------------
+
+def attack_summary(records: Sequence[AttackRecord]) -> dict[str, float]:
+    """TextAttack's "Attack Results" table with its meanings (attack_log_manager.log_summary),
+    keys in snake_case and values unrounded; percentages in percent as TextAttack shows them.
+    Accuracies are over all examples; the perturbed-word percentage over successful attacks;
+    queries over the attacked (not skipped) examples; nan where nothing is averaged."""
+    outcomes = [r.outcome for r in records]
+    successful, failed, skipped = (outcomes.count(o) for o in
+                                   (Outcome.SUCCESSFUL, Outcome.FAILED, Outcome.SKIPPED))
+    total = len(records)
+    perturbed = [100.0 * r.words_perturbed / r.num_words for r in records
+                 if r.outcome is Outcome.SUCCESSFUL and r.num_words]
+    queries = [r.queries for r in records if r.outcome is not Outcome.SKIPPED]
+    return {
+        "number_of_successful_attacks": successful,
+        "number_of_failed_attacks": failed,
+        "number_of_skipped_attacks": skipped,
+        "original_accuracy": _percent(total - skipped, total),
+        "accuracy_under_attack": _percent(failed, total),
+        # TextAttack reports 0, not n/a, when nothing was attacked.
+        "attack_success_rate": (_percent(successful, successful + failed)
+                                if successful + failed else 0.0),
+        "average_perturbed_word_percent": mean_or_nan(perturbed),
+        "average_num_words_per_input": mean_or_nan([r.num_words for r in records]),
+        "avg_num_queries": mean_or_nan(queries),
+    }
+
+
+def _percent(part: int, whole: int) -> float:
+    return 100.0 * part / whole if whole else float("nan")
+
+
+def write_attack_csv(path: str | Path, records: Sequence[AttackRecord]) -> None:
+    """One row per record, the record's fields as columns; never overwrites a file."""
+    try:
+        handle = open(path, "x", newline="", encoding="utf-8")
+    except FileExistsError:
+        raise UserError(f"{shown_path(path)} already exists; choose a new file name.") from None
+    with handle:
+        writer = csv.writer(handle)
+        writer.writerow([f.name for f in fields(AttackRecord)])
+        writer.writerows(astuple(r) for r in records)
