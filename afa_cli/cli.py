@@ -90,6 +90,22 @@ def _quiet_libraries() -> None:
     hf_logging.disable_progress_bar()
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        console.print(f"afa {version('afa')}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                 help="Print afa's version and exit."),
+) -> None:
+    """The options of `afa` itself, before the command."""
+
+
 @app.command(cls=StrictCommand)
 def train(
     overrides: Optional[list[str]] = OVERRIDES,
@@ -151,10 +167,27 @@ def eval_command(
     allow_untrained_head: bool = typer.Option(
         False, "--allow-untrained-head",
         help="Score a model folder whose classification head was never trained."),
+    suite: Optional[str] = typer.Option(
+        None, "--suite", help="Run a suite of probes (transfer, robustness, faithfulness, all) "
+                              "on one or more runs: afa eval RUN1 RUN2 ... --suite NAME."),
+    baseline: Optional[str] = typer.Option(
+        None, "--baseline", help="With --suite and several runs: the variant (an override such "
+                                 "as afa=off) the others are compared with."),
     config_dirs: Optional[list[Path]] = CONFIG_DIRS,
 ) -> None:
-    """Score a checkpoint: accuracy, macro-F1, per-class scores, confusion, attention quality."""
+    """Score a checkpoint: accuracy, macro-F1, per-class scores, confusion, attention quality;
+    or, with --suite, transfer, robustness and faithfulness probes over several runs."""
+    # A run's folder may hold "=" (a sweep job's 000_afa=off_seed=1): an argument naming a
+    # folder is a run, anything else an override.
+    runs_given = [path, *(Path(o) for o in overrides or [] if "=" not in o or Path(o).is_dir())]
+    overrides = [o for o in overrides or [] if "=" in o and not Path(o).is_dir()]
+    if suite is not None:
+        _eval_suite(runs_given, suite, overrides, baseline, config_dirs or [])
+        return
     try:
+        if len(runs_given) > 1:
+            raise UserError(f"{runs_given[1]}: afa eval scores one checkpoint; several runs "
+                            "take --suite NAME (or give overrides as key=value).")
         _quiet_libraries()
         from afa_cli.commands.evaluate import EvalRequest, evaluate_checkpoint
 
@@ -172,6 +205,134 @@ def eval_command(
                           "keep the report.", highlight=False)
     else:
         console.print(f"written: {result.written}", highlight=False, soft_wrap=True)
+
+
+def _eval_suite(paths: list[Path], suite: str, overrides: list[str], baseline: str | None,
+                config_dirs: list[Path]) -> None:
+    try:
+        _quiet_libraries()
+        from afa_cli.commands.suite import SuiteRequest, run_suite
+        from afa_cli.evaluation.document import suite_document
+        from afa_cli.views.terminal import render_terminal
+
+        report = run_suite(SuiteRequest(paths, suite, overrides, config_dirs, baseline),
+                           err_console)
+    except UserError as err:
+        _fail(str(err))
+    console.print(render_terminal(suite_document(report)))
+
+
+@app.command("predict", cls=StrictCommand)
+def predict_command(
+    path: Path = typer.Argument(..., help="A run folder (its best checkpoint) or a checkpoint folder."),
+    file: str = typer.Option(..., "--file", help="The texts: .txt (one per line), .tsv/.csv/.jsonl "
+                             "(a text column), or - for stdin (one per line)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the JSON lines to this new file "
+                                       "(default: stdout)."),
+    text_col: Optional[str] = typer.Option(
+        None, "--text-col",
+        help="A table's text column (default: the run's dataset.text_col, sentence or text)."),
+    top_words: Optional[int] = typer.Option(None, "--top-words",
+                                            help="Also give each text's K most attended words."),
+    allow_untrained_head: bool = typer.Option(
+        False, "--allow-untrained-head",
+        help="Score a model folder whose classification head was never trained."),
+) -> None:
+    """Label unlabelled texts: one JSON line per text (label, probabilities, top words), written
+    batch by batch, so `... | afa predict RUN --file - | head` works."""
+    try:
+        _quiet_libraries()
+        from afa_cli.commands.predict import PredictRequest, predict_texts
+
+        count = predict_texts(PredictRequest(path, file, out, text_col, top_words,
+                                             allow_untrained_head),
+                              sys.stdin.buffer, sys.stdout, err_console)
+    except UserError as err:
+        _fail(str(err))
+    except BrokenPipeError:
+        # The reader has what it wants (`| head`): stop without a traceback, with stdout on
+        # /dev/null so that Python's flush at exit does not write into the closed pipe again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(141) from None  # 128 + SIGPIPE: what the shell reports for cat or grep
+    if out is not None:
+        err_console.print(f"written: {out} ({count} texts)", highlight=False, soft_wrap=True)
+
+
+@app.command("log", cls=StrictCommand)
+def log_command(
+    runs: list[Path] = typer.Argument(..., help="Run folders.", show_default=False),
+    to: str = typer.Option(..., "--to", help="The tracker: tensorboard, mlflow or wandb (an "
+                           "option of the logger group; several: '\\[tensorboard,mlflow]')."),
+    experiment: Optional[str] = typer.Option(
+        None, "--experiment", help="The MLflow experiment / W&B project (default: the run's "
+                                   "logger.experiment, else afa)."),
+    config_dirs: Optional[list[Path]] = CONFIG_DIRS,
+) -> None:
+    """Replay runs' metrics.jsonl into a tracker, to compare runs trained before it was set up."""
+    try:
+        from afa_cli.tracking.replay import replay
+
+        for line in replay(runs, to, experiment, config_dirs or []):
+            console.print(escape(line), highlight=False, soft_wrap=True)
+    except UserError as err:
+        _fail(str(err))
+
+
+@app.command(cls=StrictCommand)
+def tune(
+    overrides: Optional[list[str]] = typer.Argument(
+        None, show_default=False,
+        help="+tune=NAME (a search space in conf/tune/ or your --config-dir) and overrides every "
+             "trial gets (train=quick, dataset=mr, seed=1, logger=mlflow)."),
+    trials: Optional[int] = typer.Option(None, "--trials", help="Trainings in the whole search "
+                                         "(with --resume: raise it to run more)."),
+    objective: Optional[list[str]] = typer.Option(
+        None, "--objective", help="Validation metric to optimise at the best checkpoint, in its "
+                                  "better direction (default accuracy); twice: a Pareto front."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Trials run at once (the cores are split)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Appended to the tune folder name."),
+    config_dir: Optional[Path] = typer.Option(None, "--config-dir",
+                                              help="A folder of extra config groups/options."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue a tune folder's study."),
+    pruner: Optional[str] = typer.Option(None, "--pruner", help="median (default with one "
+                                         "objective) or none."),
+    prune_startup: Optional[int] = typer.Option(
+        None, "--prune-startup", help="Trials that complete before any is pruned (default 5)."),
+    prune_warmup: Optional[int] = typer.Option(
+        None, "--prune-warmup", help="Training steps before a trial can be pruned (default 0)."),
+    sampler_seed: Optional[int] = typer.Option(None, "--sampler-seed",
+                                               help="Seed of the TPE sampler."),
+) -> None:
+    """Search hyperparameters with Optuna: one afa train process and run folder per trial."""
+    from afa_cli.tune import PrunerOptions, SweepInterrupted, tune as run_tune
+
+    try:
+        report = run_tune(overrides or [], trials, objective, jobs, name, config_dir, resume,
+                          PrunerOptions(pruner, prune_startup, prune_warmup), sampler_seed,
+                          console)
+    except UserError as err:
+        _fail(str(err))
+    except SweepInterrupted as stop:
+        err_console.print(str(stop), highlight=False)
+        raise typer.Exit(130) from None
+    counts = ", ".join(f"{n} {state}" for state, n in report.counts.items())
+    console.print(f"[bold]{report.folder}[/bold] ({counts})", highlight=False)
+    if len(report.objectives) > 1 and report.best:
+        console.print(f"Pareto front ({len(report.best)} trials):", highlight=False)
+    for best in report.best:
+        values = ", ".join(f"{o.key} {o.metric.format(best.values[o.key])}"
+                           for o in report.objectives)
+        title = "trial" if len(report.objectives) > 1 else "best trial"
+        console.print(f"{title} {best.number}: {values}", highlight=False)
+        console.print(f"  {escape(best.command)}", highlight=False, soft_wrap=True)
+    for note in report.notes:
+        err_console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
+    console.print("written: " + ", ".join(str(path) for path in report.files), highlight=False)
+    if not report.best:
+        _fail("No trial completed: nothing to reproduce."
+              + (f" {report.failed_line()}" if report.failed else ""), code=1)
+    if report.failed:
+        _fail(report.failed_line(), code=1)
 
 
 @app.command("inspect-attention", cls=StrictCommand)
@@ -260,12 +421,16 @@ def sweep(
     summarize: Optional[Path] = typer.Option(None, "--summarize",
                                              help="Only (re)write a sweep folder's summary."),
     metric: str = typer.Option(registry.DEFAULT_RUN_METRIC, "--metric", help="The metric summary.png plots."),
+    baseline: Optional[str] = typer.Option(
+        None, "--baseline", help="KEY=VALUE of a swept key (e.g. afa=off): every other group's "
+                                 "paired difference to it, with CI and p-value."),
 ) -> None:
     """Run a grid of trainings, one process and run folder per job, then summarize them."""
     from afa_cli.sweep import STD_NOTE, SweepInterrupted, sweep as run_sweep
 
     try:
-        report = run_sweep(overrides or [], jobs, name, config_dir, resume, summarize, metric, console)
+        report = run_sweep(overrides or [], jobs, name, config_dir, resume, summarize, metric,
+                           console, baseline)
     except UserError as err:
         _fail(str(err))
     except SweepInterrupted as stop:
@@ -275,7 +440,8 @@ def sweep(
     for title, header, rows in report.tables():
         table = Table(title=title)
         for column in header:
-            table.add_column(column, justify="left" if column in report.group_keys else "right")
+            table.add_column(column, justify="left" if column in report.group_keys else "right",
+                             overflow="fold")  # at 80 columns a header folds, never truncates
         for row in rows:
             table.add_row(*row)
         console.print(table)

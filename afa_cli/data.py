@@ -11,6 +11,7 @@ import os
 import random
 import sys
 from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import torch
@@ -33,6 +34,7 @@ class Split:
     texts: list[str]
     labels: list[int]
     source: str  # where the rows came from, for logs and errors
+    pair_ids: list[str] | None = None  # dataset.pair_col's values, when the dataset has one
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,7 +99,8 @@ def _local_split(dcfg, path: Path, split: str) -> Split:
         return carve_validation(rows, split, dcfg.val_fraction, dcfg.split_seed)
     if split_file is None:
         raise UserError(f"Dataset '{dcfg.name}' has no '{split}' split in {path}.")
-    return read_labelled_file(split_file, dcfg.text_col, dcfg.label_col, dcfg.label_names)
+    return read_labelled_file(split_file, dcfg.text_col, dcfg.label_col, dcfg.label_names,
+                              dcfg.get("pair_col"))
 
 
 def carve_validation(rows: Split, split: str, fraction: float, seed: int) -> Split:
@@ -117,9 +120,19 @@ def subsample(rows: Split, limit: int | None, seed: int) -> Split:
     """A seeded subset of `limit` rows: the same rows for every run seed, so seeds vary training."""
     if limit is None or limit >= len(rows.texts):
         return rows
+    if rows.pair_ids is not None:  # whole pairs: a sample never splits one
+        return _subsample_pairs(rows, limit, seed)
     keep = sorted(random.Random(seed).sample(range(len(rows.texts)), limit))
     return Split([rows.texts[i] for i in keep], [rows.labels[i] for i in keep],
                  f"{rows.source} ({limit} rows)")
+
+
+def _subsample_pairs(rows: Split, limit: int, seed: int) -> Split:
+    pairs = list(dict.fromkeys(rows.pair_ids))
+    chosen = set(random.Random(seed).sample(pairs, max(1, limit // 2)))
+    keep = [i for i, pair in enumerate(rows.pair_ids) if pair in chosen]
+    return Split([rows.texts[i] for i in keep], [rows.labels[i] for i in keep],
+                 f"{rows.source} ({len(chosen)} pairs)", [rows.pair_ids[i] for i in keep])
 
 
 def _hub_split(dcfg, split: str) -> Split:
@@ -141,8 +154,10 @@ def _hub_split(dcfg, split: str) -> Split:
 # Files: TSV / CSV / JSONL, labels as integers or label names.
 # ---------------------------------------------------------------------------------------------
 
-def read_labelled_file(path: Path, text_col: str, label_col: str, label_names) -> Split:
-    """Rows of a labelled file; stops with the count and first line of bad rows."""
+def read_labelled_file(path: Path, text_col: str, label_col: str, label_names,
+                       pair_col: str | None = None) -> Split:
+    """Rows of a labelled file (and the pairs pair_col makes); stops with the count and first
+    line of bad rows."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"Data file {path} does not exist.")
@@ -150,15 +165,17 @@ def read_labelled_file(path: Path, text_col: str, label_col: str, label_names) -
     if not records:
         raise UserError(f"{path} holds no rows.")
     first = records[0][1]
-    for col in (text_col, label_col):
+    for col in (text_col, label_col, *([pair_col] if pair_col else [])):
         if col not in first:
             raise UserError(
                 f"{path} has no column '{col}' (columns: {', '.join(first)}); "
-                f"set --text-col/--label-col or dataset.text_col/dataset.label_col."
+                f"set --text-col/--label-col or dataset.text_col/dataset.label_col/"
+                f"dataset.pair_col."
             )
     texts = [str(r.get(text_col) or "").strip() for _, r in records]
     raw_labels = [r.get(label_col) for _, r in records]
-    rows = Split(texts, _labels(raw_labels, label_names), shown_path(path))
+    pair_ids = [str(r.get(pair_col) or "") for _, r in records] if pair_col else None
+    rows = Split(texts, _labels(raw_labels, label_names), shown_path(path), pair_ids)
     check_rows(rows, [line for line, _ in records], raw_labels, label_names)
     return rows
 
@@ -303,9 +320,13 @@ class Encoded:
 
 
 def encode(texts: list[str], labels: list[int], tokenizer, max_length: int,
-           console: Console | None = None, label: str = "tokenising") -> Encoded:
-    """Tokenise once; cached on disk by tokenizer, max length and content. With a console,
-    tokenising that takes a while shows its progress there."""
+           console: Console | None = None, label: str = "tokenising",
+           cached: bool = True) -> Encoded:
+    """Tokenise once; cached on disk by tokenizer, max length and content (unless `cached` is
+    false: texts scored once, such as an attack's variants). With a console, tokenising that
+    takes a while shows its progress there."""
+    if not cached:
+        return Encoded(*_tokenise(texts, tokenizer, max_length, NoProgress()), list(labels))
     key = hashlib.sha1()
     key.update(f"{tokenizer.name_or_path}|{len(tokenizer)}|{max_length}|".encode())
     for text in texts:
@@ -384,3 +405,19 @@ def collate(data: Encoded, indices: list[int], pad_id: int) -> dict[str, torch.T
         "num_words": (word_ids.max(dim=1).values + 1).clamp(min=0),
         "labels": torch.tensor([data.labels[i] for i in indices], dtype=torch.long),
     }
+
+
+def utf8_lines(stream: Iterable[bytes], source: str | Path) -> Iterator[tuple[int, str]]:
+    """(line number, text without its line ending) of each line of a byte stream read as UTF-8,
+    one line at a time (stdin included), a byte-order mark at its start ignored. A line that is
+    not UTF-8 stops with its line and byte, as a data file does."""
+    offset = 0  # bytes before this line, for the byte number of an error
+    for number, raw in enumerate(stream, start=1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise UserError(f"{source}: line {number} (byte {offset + err.start}, "
+                            f"0x{raw[err.start]:02x}) is not UTF-8; save the file as "
+                            "UTF-8.") from None
+        offset += len(raw)
+        yield number, (text.removeprefix("\ufeff") if number == 1 else text).rstrip("\r\n")

@@ -60,7 +60,7 @@ class WorkProgress:
     def __init__(self, console: Console, label: str, total: int, unit: str = "rows",
                  clock: Callable[[], float] = time.monotonic):
         self.console, self.label, self.total, self.unit, self.clock = console, label, total, unit, clock
-        self.done = 0
+        self.done = self.shown = 0
         self.bar = _bar(console, label) if console.is_terminal else None
         self.rate = Rate(total, 0, clock)
         self.last_line = self.rate.start
@@ -79,7 +79,7 @@ class WorkProgress:
             self._line()
 
     def _line(self) -> None:
-        self.last_line = self.clock()
+        self.last_line, self.shown = self.clock(), self.done
         self.console.print(f"{self.label} {self.done}/{self.total} "
                            f"{self.rate.describe(self.done, self.unit)}".rstrip(),
                            highlight=False, soft_wrap=True)
@@ -87,7 +87,8 @@ class WorkProgress:
     def __exit__(self, *exc) -> bool:
         if self.bar:
             self.bar.stop()
-        elif self.last_line > self.rate.start or self.clock() - self.rate.start >= QUIET_BELOW_S:
+        elif self.shown != self.done and (self.last_line > self.rate.start
+                                          or self.clock() - self.rate.start >= QUIET_BELOW_S):
             self._line()
         return False
 

@@ -7,7 +7,10 @@
     <run>/frequent_words.json  the 100 most frequent training words (attention metrics)
     <run>/checkpoints/{best,last}/   Hugging Face folders; last/ adds training_state.pt
     <run>/eval_<dataset>_<split>[_<checkpoint>][-N].json   afa eval reports, never overwritten
+    <run>/suites/<suite>[-N]/report.json   afa eval --suite, one folder per evaluation
     <run>/job.log              a sweep job's output
+    <run>/trackers.json        what identifies the run in each tracker it is logged to (MLflow's
+                               run id and store, W&B's run id): a resume or afa log continues it
 
 A folder is created once and never overwritten; every JSON file is swapped in atomically."""
 
@@ -104,6 +107,9 @@ class Run:
     CHECKPOINTS = "checkpoints"
     TRAINING_STATE = "training_state.pt"
     JOB_LOG = "job.log"
+    TRACKERS = "trackers.json"
+    SUITES = "suites"              # suites/<suite>[-N]/: one evaluation with a suite each
+    SUITE_REPORT = "report.json"   # ... its numbers; beside it, each attack's CSV
     LOCK = ".lock"  # held by the process writing the run; names its pid
     # What docs/results keeps of a run: enough to label and tabulate it, no weights.
     KEPT = (CONFIG, OVERRIDES, SUMMARY)
@@ -252,6 +258,14 @@ class Run:
         path = self.path / self.FREQUENT_WORDS
         return json.loads(path.read_text(encoding="utf-8"))["words"] if path.is_file() else None
 
+    def trackers(self) -> dict[str, dict]:
+        """tracker name -> what identifies the run in it; {} for a run logged to none."""
+        path = self.path / self.TRACKERS
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+    def write_tracker(self, name: str, ids: dict) -> None:
+        write_json(self.path / self.TRACKERS, {**self.trackers(), name: ids})
+
     @property
     def job_log(self) -> Path:
         return self.path / self.JOB_LOG
@@ -264,6 +278,20 @@ class Run:
         each other."""
         stem = f"eval_{dataset}_{split}" + ("" if checkpoint == BEST else f"_{checkpoint}")
         return write_new_json(self.path, stem, payload)
+
+    def new_suite_folder(self, suite: str) -> Path:
+        """suites/<suite>/ for the first evaluation with a suite, suites/<suite>-2/, -3, ...
+        for later ones: created here, so that two evaluations at once get two folders."""
+        parent = self.path / self.SUITES
+        parent.mkdir(exist_ok=True)
+        for attempt in range(1, 10_000):
+            folder = parent / (suite if attempt == 1 else f"{suite}-{attempt}")
+            try:
+                folder.mkdir()
+                return folder
+            except FileExistsError:
+                continue
+        raise UserError(f"{parent} holds 10,000 evaluations with suite {suite}; move some away.")
 
     def keep(self, target: Path) -> None:
         """Copy the files docs/results keeps of a run into target. The folders the run was

@@ -27,11 +27,10 @@ from afa_cli.runs import Run, RunSummary
 from afa_cli.sweep.plot import draw_metric
 from afa_cli.sweep.state import SweepState
 from afa_cli.sweep.summary import Group
+from afa_cli.variants import group_by_variant, variant_overrides
 
 ROOT = Path(__file__).resolve().parent.parent
 STORE = ROOT / "docs" / "results" / "runs"
-# Overrides that never tell variants apart: where a run went and how many threads it had.
-IGNORED_OVERRIDES = ("seed", "run_dir", "output_dir", "name", "train.num_threads")
 PLOTTED = (ACCURACY, LEXICON_MASS)
 # The metrics whose value under uniform attention a section reports, per dataset.
 UNIFORM_REPORTED = (LEXICON_MASS, FREQUENT_MASS)
@@ -74,21 +73,14 @@ class KeptRun:
 def read_run(folder: Path) -> KeptRun:
     run = Run(folder)
     summary = run.summary()
-    overrides = [o for o in run.overrides()
-                 if o.split("=", 1)[0].lstrip("+") not in IGNORED_OVERRIDES + ("dataset",)]
-    return KeptRun(run, summary, [f"dataset={summary.dataset}", *sorted(overrides)])
+    return KeptRun(run, summary, variant_overrides(run, summary.dataset))
 
 
 def section_runs(section: Path) -> dict[str, list[KeptRun]]:
     """Runs by variant, in the order the variants first appear. A variant is named by its
     overrides less those every run of the section shares."""
     runs = [read_run(p) for p in sorted(section.iterdir()) if Run(p).finished]
-    shared = set.intersection(*(set(run.overrides) for run in runs)) if runs else set()
-    groups: dict[str, list[KeptRun]] = {}
-    for run in runs:
-        label = " ".join(o for o in run.overrides if o not in shared) or "(shared settings)"
-        groups.setdefault(label, []).append(run)
-    return groups
+    return group_by_variant(runs, lambda run: run.overrides)
 
 
 def section_table(groups: dict[str, list[KeptRun]]) -> list[str]:

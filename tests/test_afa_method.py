@@ -4,6 +4,8 @@ import pytest
 import torch
 
 from afa_cli.afa import masking, objective
+from afa_cli.afa.config import AFAConfig, Schedule
+from afa_cli.afa.method import AFA
 from afa_cli.afa.attention import normalized_entropy, word_attention
 from afa_cli.afa.discriminator import Discriminator
 from afa_cli.config import compose_config
@@ -207,3 +209,13 @@ def test_discriminator_learns_to_separate_masked_copies(tiny_model):
     with torch.no_grad():
         accuracy = ((d(pooled) > 0).float().mean() + (d(pooled_masked) <= 0).float().mean()) / 2
     assert accuracy > 0.9 and loss.item() < 0.3
+
+
+def test_alternate_schedule_makes_blocks_of_afa_and_plain_steps():
+    def steps(schedule, every=3):
+        afa = AFA(AFAConfig(schedule=schedule, alternate_every=every), 8, 0, seed=1,
+                  device=torch.device("cpu"))
+        return [afa.active(step) for step in range(12)]
+
+    assert steps(Schedule.always) == [True] * 12
+    assert steps(Schedule.alternate) == [True] * 3 + [False] * 3 + [True] * 3 + [False] * 3

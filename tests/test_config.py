@@ -21,7 +21,8 @@ def test_defaults_compose_every_group():
 
 
 def test_group_options_and_overrides():
-    assert group_options("afa") == ["attention", "default", "divergence", "off", "random", "uniform"]
+    assert group_options("afa") == ["attention", "bare", "default", "divergence", "off", "random",
+                                    "uniform"]
     assert set(group_options("dataset")) >= {"sst2", "mr", "cr", "sst5"}
     cfg = compose_config(["afa=uniform", "dataset=mr", "train=quick", "seed=3", "+extra.note=hi"])
     assert cfg.afa.policy == "uniform" and cfg.afa.masked_ce_weight == 1.0
@@ -31,7 +32,7 @@ def test_group_options_and_overrides():
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["dataset=imdb"], "Unknown dataset 'imdb'. Valid choices: cr, mr, sst2, sst5."),
+    (["dataset=imdb"], "Unknown dataset 'imdb'. Valid choices: advglue_sst2, cr, imdb_cad, mr, sst2, sst5, yelp."),
     (["train.lrate=1"], "Unknown config key 'train.lrate'. Valid keys under 'train': "),
     (["afa.mask_ratio=1.5"], "afa.mask_ratio must be in (0, 1]"),
     (["afa.policy=greedy"],

@@ -4,6 +4,7 @@ from math import comb
 
 import numpy as np
 import pytest
+from scipy import stats as scipy_stats
 
 from afa_cli.errors import UserError
 from afa_cli.evaluation.statistics import compare_predictions, compare_seeds, mcnemar_exact
@@ -82,7 +83,10 @@ def test_seed_bootstrap_by_hand():
     result = compare_seeds(a, b, seed=0)
     assert result.difference == pytest.approx(0.02)
     assert 0.01 <= result.ci_low < 0.02 < result.ci_high <= 0.03 and result.significant
-    assert result.p_value is None and result.b is None and result.n_seeds == 4
+    # paired t: mean 0.02, sample std of the differences 0.00816, t = 0.02 / (0.00816 / 2) = 4.90
+    t = 0.02 / (np.std([0.02, 0.03, 0.01, 0.02], ddof=1) / 2)
+    assert result.p_value == pytest.approx(2 * scipy_stats.t.sf(t, df=3)) and 0.01 < result.p_value < 0.02
+    assert result.b is None and result.n_seeds == 4
     assert compare_seeds(a, b, seed=0) == result
 
 

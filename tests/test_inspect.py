@@ -288,7 +288,7 @@ def test_dataset_mode_agrees_with_afa_eval(tiny_runs, tmp_path):
     report = json.loads(out.read_text())
     for model, run in zip(report["models"], (tiny_runs["off"], tiny_runs["default"])):
         evaluated = eval_report(run)
-        assert report["num_examples"] == evaluated["num_examples"] == 100
+        assert report["num_examples"] == evaluated["num_examples"] == 872  # the whole split
         for key in SCORE_KEYS + UNIFORM_KEYS:
             assert model["metrics"][key] == evaluated["metrics"][key], key
     assert "scores (as afa eval reports them)" in result.stdout

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from scipy import stats as scipy_stats
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from omegaconf import OmegaConf
 from rich.console import Console
@@ -114,7 +115,8 @@ def test_every_job_is_checked_before_anything_runs():
     (["seed=(1"], "Error parsing override 'seed=(1': "),
     (["seed=1,2", "run_dir=x"], "run_dir=x: a sweep gives every job its own folder"),
     (["+sweep=mask_ratio", "+sweep=ablations"], "Give one sweep preset"),
-    (["+sweep=nope"], "Unknown sweep 'nope'. Valid choices: ablations, baseline_vs_afa, mask_ratio"),
+    (["+sweep=nope"], "Unknown sweep 'nope'. Valid choices: ablations, baseline_vs_afa, "
+                       "learning_curve, mask_ratio, transfer"),
     (["afa.mask_ratio=interval(0.1,0.3)"], "an interval cannot be enumerated"),
     (["seed=glob(*)"], "'seed' is not a config group"),
     (["seed=1"], "Nothing to sweep"),
@@ -446,3 +448,24 @@ def test_sweep_through_hydras_submitit_local_launcher_fails_and_resumes_like_a_l
     assert (rerun["status"], rerun["attempts"], skipped["attempts"]) == ("done", 2, 1)
     with (sweep_dir / "summary.csv").open() as handle:
         assert [row["status"] for row in csv.DictReader(handle)] == ["done", "done"]
+
+
+def test_baseline_pairs_every_group_with_it_over_shared_seeds(hand_made_sweep):
+    report = summarize(hand_made_sweep, baseline="afa=off")
+    title, header, rows = report.tables()[-1]
+    assert title.startswith("paired with the baseline afa=off")
+    assert header == ["afa.mask_ratio", "afa", "metric", "difference", "95% CI", "p", "seeds"]
+    accuracy = {row[0]: row for row in rows if row[2] == "best_accuracy"}
+    # ratio 0.1: .80 .82 .84 against .75 .75 .78 -> +.05 +.07 +.06
+    assert accuracy["0.1"][3] == "+0.0600" and accuracy["0.1"][6] == "3"
+    t = 0.06 / (0.01 / math.sqrt(3))
+    assert float(accuracy["0.1"][5]) == pytest.approx(2 * scipy_stats.t.sf(t, df=2), rel=1e-2)
+    low, high = (float(x) for x in accuracy["0.1"][4].strip("[]").split(", "))
+    assert 0.05 <= low <= 0.06 <= high <= 0.07
+    # ratio 0.2 finished seeds 1 and 2 only: .70 .74 against .75 .75
+    assert accuracy["0.2"][3] == "-0.0300" and accuracy["0.2"][6] == "2"
+    assert "## Paired with the baseline afa=off" in (hand_made_sweep / "summary.md").read_text()
+    with pytest.raises(UserError, match="--baseline afa=default: no group has it"):
+        summarize(hand_made_sweep, baseline="afa=default")
+    with pytest.raises(UserError, match="give KEY=VALUE with a swept key"):
+        summarize(hand_made_sweep, baseline="seed=1")

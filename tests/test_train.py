@@ -215,6 +215,23 @@ def test_a_full_disk_is_one_line_and_leaves_no_half_written_checkpoint(tmp_path)
 
 
 @pytest.mark.slow
+def test_max_steps_trains_that_many_steps_whatever_the_data_size(tmp_path):
+    """32 rows are 2 steps an epoch: 5 steps take 3 epochs, and the schedule ends at step 5."""
+    run = tmp_path / "run"
+    run_afa("train", *TINY, "train.max_train_samples=32", "train.max_steps=5",
+            "train.log_every=1", "afa.schedule=alternate", "afa.alternate_every=2",
+            f"run_dir={run}")
+    train_events = [e for e in Run(run).events() if e.split == "train"]
+    assert [e.step for e in train_events] == [1, 2, 3, 4, 5]
+    assert [e.epoch for e in train_events] == [0, 0, 1, 1, 2]
+    assert train_events[-1].metrics["lr"] == 0.0   # the decay reaches 0 at max_steps
+    assert json.loads((run / "summary.json").read_text())["steps"] == 5
+    # alternate blocks of 2: steps 1-2 AFA, 3-4 plain, 5 AFA
+    afa_steps = [e.step for e in train_events if e.metrics.get("loss_d") is not None]
+    assert afa_steps == [1, 2, 5]
+
+
+@pytest.mark.slow
 def test_two_runs_started_at_once_get_two_folders(tmp_path):
     procs = [subprocess.Popen([sys.executable, "-m", "afa_cli", "train", *TINY,
                                "train.max_train_samples=32", "train.max_eval_samples=16",

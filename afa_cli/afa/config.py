@@ -37,6 +37,11 @@ class RewardPass(StrEnum):
     eval = "eval"      # one extra no-grad pass in eval mode
 
 
+class Schedule(StrEnum):
+    always = "always"          # every training step is an AFA step
+    alternate = "alternate"    # blocks of alternate_every AFA steps, then as many plain ones
+
+
 class MaskWith(StrEnum):
     auto = "auto"      # mask when the tokenizer has a mask token, else unk; the run records which
     mask = "mask"      # the tokenizer's mask token
@@ -62,6 +67,9 @@ class AFAConfig:
     d_hidden: int = setting(256, "hidden units of the discriminator")
     d_lr: float = setting(1e-3, "learning rate of the discriminator")
     d_steps: int = setting(1, "discriminator steps per training step")
+    schedule: Schedule = setting(Schedule.always, "which steps are AFA steps: always, or "
+                                                  "alternate blocks of AFA and plain steps")
+    alternate_every: int = setting(50, "with schedule=alternate: steps per block", ge=1)
 
     def __post_init__(self):
         # Raises on an unknown choice; accepts the plain strings of a saved run config.

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from afa_cli.afa import masking, objective
-from afa_cli.afa.config import AFAConfig, Policy, Reward, RewardPass
+from afa_cli.afa.config import AFAConfig, Policy, Reward, RewardPass, Schedule
 from afa_cli.afa.attention import entropy, normalized_entropy, word_attention, word_mask
 from afa_cli.afa.discriminator import Discriminator
 
@@ -60,6 +60,13 @@ class AFA:
                 self.discriminator = Discriminator(hidden_size, cfg.d_hidden).to(self.device)
             self.d_optimizer = torch.optim.AdamW(self.discriminator.parameters(), lr=cfg.d_lr)
         self._d_features: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def active(self, step: int) -> bool:
+        """An AFA step (masks, reward, discriminator) rather than a plain one: always, or in
+        alternating blocks, the cross-tuning AD-DROP needs when masking high-attribution words."""
+        if self.cfg.schedule == Schedule.always:
+            return True
+        return (step // self.cfg.alternate_every) % 2 == 0
 
     def policy_active(self, step: int) -> bool:
         return (self.cfg.policy != Policy.uniform and self.cfg.pg_weight > 0

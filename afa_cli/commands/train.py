@@ -9,8 +9,10 @@ from omegaconf import DictConfig
 from rich.console import Console
 
 from afa_cli import distributed
+from afa_cli.config import check_trainable
 from afa_cli.errors import UserError
 from afa_cli.runs import Run, release_locks
+from afa_cli.tracking import backends as trackers
 from afa_cli.training.loop import Interrupted
 from afa_cli.training.setup import build_trainer
 from afa_cli.training.signals import stop_with_parent
@@ -23,8 +25,10 @@ def train(cfg: DictConfig | None, overrides: list[str], console: Console,
     resume = Run.open(resume_dir) if resume_dir is not None else None
     if resume is not None:
         cfg = resume.config()
-    else:
+    else:  # everything that can be refused before a folder is made or a model loaded
+        check_trainable(cfg)
         Run.check_new(cfg)
+        trackers.check(trackers.chosen(cfg.get("logger")))
     ctx = distributed.setup(cfg.train.device)
     try:
         resume_state = None

@@ -58,6 +58,14 @@ def compose_config(overrides: list[str], config_dirs: Sequence[Path] = ()) -> Di
     return cfg
 
 
+def check_trainable(cfg: DictConfig) -> None:
+    """What afa train refuses in a composed config that is valid for evaluation."""
+    if cfg.dataset.get("eval_only"):
+        raise UserError(f"dataset={cfg.dataset.name} is for evaluation only: train on another "
+                        f"dataset, then score this one with afa eval RUN dataset="
+                        f"{cfg.dataset.name} (or afa eval RUN --suite transfer).")
+
+
 def compose_for_run(run: Run | None, overrides: list[str],
                     config_dirs: Sequence[Path] = ()) -> DictConfig:
     """The config a run's checkpoint is read with: with no overrides the run's own config.yaml,

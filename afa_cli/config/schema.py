@@ -66,6 +66,9 @@ class DatasetConfig:
     val_fraction: float = setting(0.1, "fraction of train carved out as validation when there "
                                        "is no validation split", gt=0, lt=1)
     split_seed: int = setting(0, "seed of that carving")
+    pair_col: Optional[str] = setting(None, "a column pairing rows (an original and its "
+                                            "counterfactual revision); null = no pairs")
+    eval_only: bool = setting(False, "evaluation-only data: afa train refuses it")
 
 
 @dataclass
@@ -107,6 +110,9 @@ class AFAGroupConfig(AFAConfig):
 @dataclass
 class TrainConfig:
     epochs: int = setting(1, "passes over the training rows", ge=1)
+    max_steps: Optional[int] = setting(None, "optimizer steps whatever the training set's size "
+                                             "(epochs repeat; replaces epochs; null = epochs)",
+                                       ge=1)
     batch_size: int = setting(16, "examples per optimizer step", ge=1)
     lr: float = setting(1e-4, "peak learning rate", gt=0)
     warmup_ratio: float = setting(0.06, "fraction of the steps with a rising learning rate")
@@ -130,6 +136,41 @@ class TrainConfig:
     device: Device = setting(Device.auto, "where training runs")
 
 
+class WandbMode(StrEnum):
+    offline = "offline"  # files in <run>/wandb/, sent later by `wandb sync`
+    online = "online"    # sent while the run trains (needs `wandb login`)
+
+
+@dataclass
+class TensorBoardConfig:
+    dir: str = setting("tensorboard", "the event files' folder inside the run folder",
+                       folder_name=True)
+
+
+@dataclass
+class MLflowConfig:
+    tracking_uri: Optional[str] = setting(None, "an http(s):// server, databricks or a "
+                                                "sqlite:/// file; null: $MLFLOW_TRACKING_URI, "
+                                                "else sqlite:///<output_dir>/mlflow.db")
+
+
+@dataclass
+class WandbConfig:
+    entity: Optional[str] = setting(None, "the W&B team or user (null: your default)")
+    mode: Optional[WandbMode] = setting(None, "null: $WANDB_MODE, else offline")
+
+
+@dataclass
+class LoggerConfig:
+    """The trackers a run logs to besides metrics.jsonl (always written). Each option of the
+    logger group sets one of them; several at once: logger=[tensorboard,mlflow]."""
+
+    experiment: str = setting("afa", "the MLflow experiment and W&B project the run joins")
+    tensorboard: Optional[TensorBoardConfig] = setting(None, "TensorBoard event files")
+    mlflow: Optional[MLflowConfig] = setting(None, "an MLflow run")
+    wandb: Optional[WandbConfig] = setting(None, "a Weights & Biases run")
+
+
 @dataclass
 class Config:
     """One run: dataset × model × AFA method × training schedule."""
@@ -138,6 +179,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     afa: AFAGroupConfig = field(default_factory=AFAGroupConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
     seed: int = setting(1, "seed of the model's initialisation, data order and masks")
     name: Optional[str] = setting(None, "appended to the run folder name: "
                                         "<output_dir>/<dataset>/<model>/<time>_<name>",
@@ -147,7 +189,8 @@ class Config:
                                            "derives it from output_dir, dataset, model and time")
 
 
-# The config groups one run composes (the root's dataclass fields): dataset, model, afa, train.
+# The config groups one run composes (the root's dataclass fields): dataset, model, afa, train,
+# logger.
 GROUPS = tuple(f.name for f in fields(Config) if f.default_factory is not MISSING_FIELD)
 
 

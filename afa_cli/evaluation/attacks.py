@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from afa_cli.display import NoProgress, WorkProgress
 from afa_cli.errors import UserError
 from afa_cli.evaluation.faithfulness import (Scorer, leave_one_out, mean_or_nan,
                                              words_at_fraction)
@@ -137,7 +138,8 @@ def _split_punctuation(word: str) -> tuple[str, str, str]:
 
 def attack(texts: Sequence[str], labels: Sequence[int], scorer: Scorer,
            transformation: Transformation, *, max_edit_fraction: float = DEFAULT_MAX_EDIT_FRACTION,
-           max_edits: int | None = None, seed: int = 0) -> list[AttackRecord]:
+           max_edits: int | None = None, seed: int = 0,
+           progress: WorkProgress | NoProgress = NoProgress()) -> list[AttackRecord]:
     """Attack every text (see the module docstring). Budget: at most
     ceil(max_edit_fraction x words) edited words (at least one, counted as ERASER counts k%),
     and at most `max_edits` when given. Deterministic: example i draws its random letters from
@@ -165,6 +167,7 @@ def attack(texts: Sequence[str], labels: Sequence[int], scorer: Scorer,
             budget = min(budget, max_edits)
         records.append(_greedy(text, words, int(labels[i]), probs[i], importances[i], scorer,
                                transformation, budget, np.random.default_rng([seed, i])))
+        progress.advance()
     return records
 
 

@@ -4,7 +4,8 @@ test on the examples' predictions.
 
 Two comparisons, by what is known per seed:
 - compare_seeds: one metric value per seed and variant (any metric). The bootstrap resamples
-  seeds only, so it measures the spread between training runs, not the test set's.
+  seeds only, so it measures the spread between training runs, not the test set's; the p-value
+  is a paired t-test over seeds.
 - compare_predictions: per-example correctness per seed and variant; the metric is accuracy.
   The bootstrap is hierarchical: it resamples seeds and, within each resampled seed, examples,
   so both sources of variation count; and McNemar's test runs on the predictions of all seeds
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
 from scipy.stats import binomtest
 
 from afa_cli.errors import UserError
@@ -44,8 +46,8 @@ class PairedComparison:
 def compare_seeds(values_a: Sequence[float], values_b: Sequence[float], *,
                   resamples: int = RESAMPLES, seed: int = 0,
                   confidence: float = CONFIDENCE) -> PairedComparison:
-    """Mean paired difference of a per-seed metric, its CI resampling seeds (undefined for a
-    single seed: one run says nothing about the spread between runs)."""
+    """Mean paired difference of a per-seed metric, its CI resampling seeds and a paired t-test
+    (both undefined for a single seed: one run says nothing about the spread between runs)."""
     _check_seeds(len(values_a), len(values_b))
     differences = np.asarray(values_b, dtype=np.float64) - np.asarray(values_a, dtype=np.float64)
     if len(differences) < 2:
@@ -53,7 +55,9 @@ def compare_seeds(values_a: Sequence[float], values_b: Sequence[float], *,
     rng = np.random.default_rng(seed)
     picks = rng.integers(len(differences), size=(resamples, len(differences)))
     low, high = _interval(differences[picks].mean(axis=1), confidence)
-    return PairedComparison(float(differences.mean()), low, high, len(differences))
+    # a paired t-test over seeds; undefined (nan) when every difference is the same
+    p_value = float(stats.ttest_rel(values_b, values_a).pvalue)
+    return PairedComparison(float(differences.mean()), low, high, len(differences), p_value)
 
 
 def compare_predictions(correct_a: Sequence[np.ndarray], correct_b: Sequence[np.ndarray], *,

@@ -20,7 +20,7 @@ __all__ = ["STD_NOTE", "SweepInterrupted", "SweepReport", "sweep"]
 def sweep(overrides: list[str], parallel: int = 1, name: str | None = None,
           config_dir: Path | None = None, resume: Path | None = None,
           summarize_dir: Path | None = None, metric: str = DEFAULT_RUN_METRIC,
-          console: Console | None = None) -> SweepReport:
+          console: Console | None = None, baseline: str | None = None) -> SweepReport:
     """Start a sweep, resume one, or only summarize one; returns its summary."""
     console = console or Console()
     check_metric(metric)
@@ -35,5 +35,6 @@ def sweep(overrides: list[str], parallel: int = 1, name: str | None = None,
                             "drop the overrides, --name and --config-dir.")
         if resume is not None:
             resume_sweep(Path(resume), parallel, console)
-        return summarize(Path(existing), metric)
-    return summarize(start_sweep(overrides, parallel, name, config_dir, console), metric)
+        return summarize(Path(existing), metric, baseline)
+    return summarize(start_sweep(overrides, parallel, name, config_dir, console), metric,
+                     baseline)

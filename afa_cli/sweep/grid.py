@@ -13,8 +13,9 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Glob, Override
 from hydra.errors import HydraException
 
-from afa_cli.config import compose_config, group_options
+from afa_cli.config import check_trainable, compose_config, group_options
 from afa_cli.errors import UserError
+from afa_cli.tracking import backends as trackers
 
 PRESET_GROUP = "sweep"
 # Keys the sweep sets itself for every job.
@@ -145,6 +146,8 @@ def check_jobs(jobs: list[Job], config_dir: Path | None) -> Path:
     for job in jobs:
         try:
             cfg = compose_config(job.overrides, [config_dir] if config_dir else [])
+            check_trainable(cfg)
+            trackers.check(trackers.chosen(cfg.get("logger")))
         except UserError as err:
             raise UserError(f"job {job.name}: {err}") from None
         output_dir = output_dir or Path(cfg.output_dir)

@@ -11,13 +11,12 @@ from rich.console import Console
 
 from afa_cli.config.schema import FOLDER_NAME_RULE, is_folder_name
 from afa_cli.errors import UserError
-from afa_cli.paths import check_folder_path
 from afa_cli.runs import Run, new_timestamped_dir
 from afa_cli.sweep.hydra_launch import HydraLauncherExecutor, check_launcher, is_launcher_override
 from afa_cli.sweep.executor import Executor
 from afa_cli.sweep.grid import check_jobs, plan_sweep
 from afa_cli.sweep.local import LocalExecutor
-from afa_cli.sweep.runner import can_continue, stray_log
+from afa_cli.sweep.runner import can_continue, check_output_dir, stray_log
 from afa_cli.sweep.state import DONE, JobState, Outcome, SweepState
 
 PREVIOUS_ATTEMPTS = "previous_attempts"
@@ -37,10 +36,7 @@ def start_sweep(args: list[str], parallel: int, name: str | None, config_dir: Pa
         check_launcher(launcher)
     plan = plan_sweep([a for a in args if a not in launcher], config_dir)
     output_dir = check_jobs(plan.jobs, config_dir)
-    check_folder_path(output_dir, "output_dir=")
-    if "'" in str(output_dir.resolve()):
-        raise UserError(f"output_dir={output_dir}: a path with a quote (') cannot be passed on; "
-                        "choose another output_dir.")
+    check_output_dir(output_dir)
     sweep_dir = new_timestamped_dir(output_dir / "sweeps", name or plan.preset)
     options = [f"--jobs {parallel}"] + ([f"--name {name}"] if name else []) + (
         [f"--config-dir {config_dir}"] if config_dir else [])

@@ -12,11 +12,22 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from afa_cli.errors import UserError
+from afa_cli.paths import check_folder_path
 from afa_cli.runs import Run
 from afa_cli.training.signals import PARENT_PID_VARIABLE
 from afa_cli.sweep.state import DONE, FAILED, JobState, Outcome
 
 INTERRUPTED_EXIT = 130  # afa train's exit code after Ctrl-C
+
+
+def check_output_dir(output_dir: Path) -> None:
+    """One line when job folders cannot go under output_dir: a file on its way, or a quote (run_job
+    passes each job's run_dir quoted)."""
+    check_folder_path(output_dir, "output_dir=")
+    if "'" in str(output_dir.resolve()):
+        raise UserError(f"output_dir={output_dir}: a path with a quote (') cannot be passed on; "
+                        "choose another output_dir.")
 
 
 def can_continue(job_dir: Path) -> bool:
@@ -41,6 +52,8 @@ def run_job(sweep_dir: Path, job: JobState, threads: int, config_dir: Path | Non
                    f"run_dir='{job_dir.resolve()}'"]
         if not any(o.lstrip("+").startswith("train.num_threads=") for o in job.overrides):
             command.append(f"train.num_threads={threads}")
+        if not any(o.lstrip("+").startswith("logger.experiment=") for o in job.overrides):
+            command.append(f"logger.experiment={sweep_dir.name}")  # a sweep is one experiment
         if config_dir:
             command += ["--config-dir", str(config_dir)]
     start = time.monotonic()

@@ -4,12 +4,15 @@ with mean ± sample std, summary.md and summary.png."""
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from afa_cli.errors import UserError
-from afa_cli.metrics.registry import (ATTENTION, BEST, CLASSIFICATION, DEFAULT_RUN_METRIC, FINAL,
-                                     WALL_SECONDS, at, get)
+from afa_cli.evaluation.statistics import compare_seeds
+from afa_cli.metrics.registry import (ACCURACY, ATTENTION, BEST, CLASSIFICATION,
+                                     DEFAULT_RUN_METRIC, FINAL, FREQUENT_MASS, LEXICON_MASS,
+                                     MACRO_F1, WALL_SECONDS, at, get)
 from afa_cli.metrics.seeds import SeedStats
 from afa_cli.runs import Run
 from afa_cli.sweep.plot import draw_metric
@@ -27,6 +30,10 @@ TABLES = {
 METRICS = tuple(metric for metrics in TABLES.values() for metric in metrics)
 TABLE_DIGITS = 3  # at most, so that a row of mean ± std cells stays readable
 STD_NOTE = "mean ± sample std (ddof=1) over seeds; n = finished jobs"
+# The numbers a group is paired with its baseline group on.
+COMPARED = (at(BEST, ACCURACY), at(BEST, MACRO_F1), LEXICON_MASS.key, FREQUENT_MASS.key)
+PAIRED_NOTE = ("difference = group − baseline; 95% CI: bootstrap over seeds; p: paired t-test "
+               "over seeds; a CI that includes 0 is no difference")
 
 
 def check_metric(metric: str) -> None:
@@ -56,6 +63,8 @@ class SweepReport:
     metric: str
     failed: list[str]     # jobs not done (failed, or never finished)
     files: list[Path]
+    baseline: str | None = None           # key=value naming the groups the others are paired with
+    comparisons: list[list[str]] = field(default_factory=list)   # rows of that table
 
     def not_done_line(self) -> str:
         """What to do about the jobs that are not done, in one line."""
@@ -76,6 +85,10 @@ class SweepReport:
                 rows.append([*(group.values[k] or "–" for k in self.group_keys), shown_n,
                              *(group.stats(m).format(table_digits(m)) for m in metrics)])
             tables.append((title, [*self.group_keys, "n", *metrics], rows))
+        if self.baseline:
+            tables.append((f"paired with the baseline {self.baseline} (same seeds; {PAIRED_NOTE})",
+                           [*self.group_keys, "metric", "difference", "95% CI", "p", "seeds"],
+                           self.comparisons))
         return tables
 
 
@@ -83,8 +96,10 @@ def table_digits(metric: str) -> int:
     return min(get(metric).digits, TABLE_DIGITS)
 
 
-def summarize(sweep_dir: Path, metric: str = DEFAULT_RUN_METRIC) -> SweepReport:
-    """Read every finished job's run summary and write summary.csv, summary.md and summary.png."""
+def summarize(sweep_dir: Path, metric: str = DEFAULT_RUN_METRIC,
+              baseline: str | None = None) -> SweepReport:
+    """Read every finished job's run summary and write summary.csv, summary.md and summary.png;
+    with a baseline (key=value), each group's paired difference to its baseline group."""
     check_metric(metric)
     sweep_dir = Path(sweep_dir)
     state = SweepState.read(sweep_dir)
@@ -97,6 +112,10 @@ def summarize(sweep_dir: Path, metric: str = DEFAULT_RUN_METRIC) -> SweepReport:
         groups.setdefault(tuple(values.values()), Group(values, [])).rows.append(row)
     report = SweepReport(sweep_dir, state.command, rows, list(groups.values()), group_keys,
                          metric, [row["job"] for row in rows if row["status"] != DONE], [])
+    if baseline is not None:
+        report.baseline = baseline
+        report.comparisons = paired_rows(report.groups, group_keys, *parse_baseline(baseline,
+                                                                                    group_keys))
     report.files.append(write_csv(sweep_dir / "summary.csv", rows))
     png = sweep_dir / "summary.png"
     png.unlink(missing_ok=True)  # never leave a plot of an earlier summary behind
@@ -106,6 +125,55 @@ def summarize(sweep_dir: Path, metric: str = DEFAULT_RUN_METRIC) -> SweepReport:
         report.files.append(png)
     report.files.append(write_markdown(sweep_dir / "summary.md", report, figure is not None))
     return report
+
+
+def parse_baseline(baseline: str, group_keys: list[str]) -> tuple[str, str]:
+    key, _, value = baseline.partition("=")
+    if not value or key not in group_keys:
+        raise UserError(f"--baseline {baseline}: give KEY=VALUE with a swept key other than "
+                        f"the seed ({', '.join(group_keys) or 'none is swept'}).")
+    return key, value
+
+
+def paired_rows(groups: list[Group], group_keys: list[str], key: str,
+                value: str) -> list[list[str]]:
+    """For every group but the baseline ones: per compared metric, the mean difference to its
+    baseline group, over the seeds both finished. A group's baseline group has key=value and
+    agrees with it on every other key both set (afa=off beside a mask-ratio grid is the
+    baseline of every ratio; in a dataset × afa grid each dataset has its own); a group with
+    no single such group is left out."""
+    bases = [g for g in groups if g.values[key] == value]
+    if not bases:
+        raise UserError(f"--baseline {key}={value}: no group has it; the values of {key} are "
+                        f"{', '.join(sorted({g.values[key] for g in groups}))}.")
+    rows = []
+    for group in groups:
+        matching = [b for b in bases if _agree(b.values, group.values, skip=key)]
+        if group.values[key] == value or len(matching) != 1:
+            continue
+        base = matching[0]
+        for metric in COMPARED:
+            pairs = _seed_pairs(base, group, metric)
+            if not pairs:
+                continue
+            paired = compare_seeds([a for a, _ in pairs], [b for _, b in pairs])
+            digits = table_digits(metric) + 1
+            rows.append([*(group.values[k] or "–" for k in group_keys), metric,
+                         f"{paired.difference:+.{digits}f}",
+                         f"[{paired.ci_low:+.{digits}f}, {paired.ci_high:+.{digits}f}]",
+                         "–" if paired.p_value is None or math.isnan(paired.p_value)
+                         else f"{paired.p_value:.3g}", str(paired.n_seeds)])
+    return rows
+
+
+def _agree(a: dict[str, str], b: dict[str, str], skip: str) -> bool:
+    return all(a[k] == b[k] for k in a if k != skip and a[k] and b[k])
+
+
+def _seed_pairs(base: Group, group: Group, metric: str) -> list[tuple[float, float]]:
+    values = {row.get(SEED): row[metric] for row in base.rows if row[metric] is not None}
+    return [(values[row.get(SEED)], row[metric]) for row in group.rows
+            if row[metric] is not None and row.get(SEED) in values]
 
 
 def plotted_groups(report: SweepReport) -> tuple[list[Group], str | None]:

@@ -42,11 +42,13 @@ class Interrupted(Exception):
 class Trainer:
     def __init__(self, cfg: DictConfig, ctx: distributed.Context, run: Run, log: logging.Logger,
                  model, tokenizer, net: AttendingClassifier, train_data: Encoded,
-                 state: TrainingState, sinks: Sinks, validator: Validator, window: MetricsWindow):
+                 state: TrainingState, sinks: Sinks, validator: Validator, window: MetricsWindow,
+                 total_steps: int):
         self.cfg, self.tc, self.ctx, self.run, self.log = cfg, cfg.train, ctx, run, log
         self.model, self.tokenizer, self.net, self.train_data = model, tokenizer, net, train_data
         self.state, self.progress, self.afa = state, state.progress, state.afa
         self.sinks, self.validator, self.window = sinks, validator, window
+        self.total_steps = total_steps  # train.max_steps, else epochs × batches per epoch
         self.save_every = cfg.train.get("save_every") or cfg.train.eval_every  # older runs: unset
         self.saved_step = state.progress.step  # checkpoints/last already holds this step
 
@@ -55,10 +57,11 @@ class Trainer:
         # Patience is judged at the periodic evaluations (an epoch-end one counts at the next).
         out_of_patience = False
         with StopSignals() as stop, self.sinks:
-            while progress.epoch < tc.epochs and not progress.done:
+            while progress.step < self.total_steps and not progress.done:
                 batches = train_batches(self.train_data.lengths(), tc.batch_size, self.cfg.seed,
                                         progress.epoch, tc.length_group_pool)
-                while progress.batch_in_epoch < len(batches):
+                while (progress.batch_in_epoch < len(batches)
+                       and progress.step < self.total_steps):
                     global_batch = batches[progress.batch_in_epoch]
                     start = time.perf_counter()
                     stats = self.train_step(self.ctx.shard(global_batch))
@@ -83,7 +86,7 @@ class Trainer:
                 elif progress.step % tc.eval_every != 0:
                     self.validator()  # epoch end, unless that step was just evaluated
                 progress.next_epoch()
-        return self.finish()
+            return self.finish()  # before the sinks close: a tracker keeps summary.json too
 
     def train_step(self, rows: list[int]) -> dict[str, float]:
         """One optimizer step on this process's rows of a global batch; the step's statistics."""
@@ -92,7 +95,7 @@ class Trainer:
         original = self.net(batch["input_ids"], batch["attention_mask"], True)
         loss_cls = F.cross_entropy(original.logits, batch["labels"])           # [] mean over B
         loss, stats = loss_cls, {}
-        if self.afa is not None:
+        if self.afa is not None and self.afa.active(self.progress.step):
             afa_loss, stats = self.afa.target_loss(self.net, batch, original, self.progress.step)
             if afa_loss is not None:
                 loss = loss + afa_loss

@@ -104,7 +104,8 @@ def build_trainer(cfg: DictConfig, overrides: list[str], config_dirs: list[Path]
                               runner=ctx.wrap(model))
 
     # train.batch_size is the global batch: each of the world_size processes takes a share.
-    total_steps = math.ceil(len(train_data) / tc.batch_size) * tc.epochs
+    # train.max_steps fixes the steps whatever the training set's size (epochs repeat).
+    total_steps = tc.get("max_steps") or math.ceil(len(train_data) / tc.batch_size) * tc.epochs
     optimizer, scheduler = optimizer_and_schedule(model, tc, total_steps)
     afa = build_afa(cfg, model, tokenizer, ctx)
 
@@ -124,7 +125,7 @@ def build_trainer(cfg: DictConfig, overrides: list[str], config_dirs: list[Path]
     for warning in warnings:
         log.warning(warning)
 
-    sinks = run_sinks(ctx, run, log, console, total_steps, state.progress.step)
+    sinks = run_sinks(ctx, run, cfg, log, console, total_steps, state.progress.step)
 
     def save_best() -> None:
         if ctx.is_main:
@@ -133,7 +134,7 @@ def build_trainer(cfg: DictConfig, overrides: list[str], config_dirs: list[Path]
     validator = Validator(net, val_data, val_rows.texts, label_names, frequent, tc.batch_size * 2,
                           tokenizer.pad_token_id, tc.patience, state.progress, save_best, sinks, ctx)
     return Trainer(cfg, ctx, run, log, model, tokenizer, net, train_data, state, sinks, validator,
-                   MetricsWindow(cfg.afa.collapse_entropy))
+                   MetricsWindow(cfg.afa.collapse_entropy), total_steps)
 
 
 def new_run(cfg: DictConfig, overrides: list[str], config_dirs: list[Path],

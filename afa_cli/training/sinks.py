@@ -4,12 +4,20 @@ any tracker, as one more sink. Only rank 0 has sinks; the other processes write 
 from __future__ import annotations
 
 import logging
+import sys
+import time
+from collections.abc import Callable
 
+from omegaconf import DictConfig
 from rich.console import Console
 
 from afa_cli import distributed
 from afa_cli.display import TrainingDisplay
-from afa_cli.runs import TRAIN, VALIDATION, Run
+from afa_cli.runs import TRAIN, VALIDATION, Event, Run
+from afa_cli.tracking import backends
+from afa_cli.tracking.tracker import Target, Tracker, one_line
+
+LOG = logging.getLogger(__name__)
 
 
 class MetricSink:
@@ -116,9 +124,52 @@ class Sinks(MetricSink):
             sink.warn(message)
 
 
-def run_sinks(ctx: distributed.Context, run: Run, log: logging.Logger, console: Console,
-              total_steps: int, start_step: int) -> Sinks:
+class TrackerSink(MetricSink):
+    """A tracker is a copy: one that fails during training (its server gone) is dropped with a
+    warning, and the run goes on with every step in metrics.jsonl."""
+
+    def __init__(self, tracker: Tracker):
+        self.tracker: Tracker | None = tracker
+
+    def train(self, step: int, epoch: int, means: dict) -> None:
+        self._call(lambda tracker: tracker.log_event(Event(step, epoch, TRAIN, time.time(), means)))
+
+    def validation(self, step: int, epoch: int, metrics: dict, improved: bool) -> None:
+        self._call(lambda tracker: tracker.log_event(
+            Event(step, epoch, VALIDATION, time.time(), metrics)))
+
+    def close(self) -> None:
+        # Sinks close as the training's `with` ends: an exception on its way means it stopped
+        # before its end (Ctrl-C, a crash).
+        completed = sys.exc_info()[1] is None
+        self._call(lambda tracker: tracker.finish(completed))
+
+    def _call(self, use: Callable[[Tracker], None]) -> None:
+        if self.tracker is None:
+            return
+        try:
+            use(self.tracker)
+        except Exception as err:  # each library raises its own types
+            LOG.warning("logger=%s failed and is left out from here on (%s); metrics.jsonl has "
+                        "every step.", self.tracker.NAME, one_line(err))
+            self.tracker = None
+
+
+def tracker_sinks(run: Run, cfg: DictConfig, start_step: int) -> list[TrackerSink]:
+    """A sink for each tracker cfg chooses, its tracker run started (or continued)."""
+    logger = cfg.get("logger")  # a run from before trackers has none
+    if logger is None:
+        return []
+    target = Target(run, cfg, logger.experiment, start_step)
+    return [TrackerSink(tracker) for tracker in backends.start(backends.chosen(logger), target)]
+
+
+def run_sinks(ctx: distributed.Context, run: Run, cfg: DictConfig, log: logging.Logger,
+              console: Console, total_steps: int, start_step: int) -> Sinks:
+    trackers: list[MetricSink] = []
+    # Rank 0 starts the trackers of cfg.logger; one that cannot start stops every process.
+    ctx.on_main(lambda: trackers.extend(tracker_sinks(run, cfg, start_step)))
     if not ctx.is_main:
         return Sinks([])
     return Sinks([JsonlSink(run), LogSink(log),
-                  DisplaySink(TrainingDisplay(console, total_steps, start_step))])
+                  DisplaySink(TrainingDisplay(console, total_steps, start_step)), *trackers])

@@ -1,0 +1,94 @@
+"""A suite's report as a document (afa_cli/views renders it): per run, a table per kind of
+probe; across runs, the variants' means and each variant's paired difference to the baseline."""
+
+from __future__ import annotations
+
+import math
+
+from afa_cli.commands.suite import RunResults, SuiteReport, variant_stats
+from afa_cli.evaluation.suites import ProbeKind
+from afa_cli.views.sections import Document, Note, Section, Table
+
+# The columns of each kind's table: (metric key, column title).
+COLUMNS = {
+    ProbeKind.scores: (("accuracy", "acc"), ("macro_f1", "F1"), ("lexicon_mass", "lex"),
+                       ("attention_top_100", "top100"), ("attention_unseen", "unseen"),
+                       ("truncated_rows", "cut")),
+    ProbeKind.pairs: (("original_accuracy", "orig"), ("revised_accuracy", "revised"),
+                      ("pair_consistency", "both"), ("num_pairs", "pairs"),
+                      ("truncated_rows", "cut")),
+    ProbeKind.attack: (("original_accuracy", "acc%"), ("accuracy_under_attack", "attacked%"),
+                       ("attack_success_rate", "success%"),
+                       ("average_perturbed_word_percent", "words%"), ("avg_num_queries", "queries")),
+    ProbeKind.faithfulness: (("attention.comprehensiveness_aopc", "attn comp"),
+                             ("attention.sufficiency_aopc", "attn suff"),
+                             ("leave_one_out.comprehensiveness_aopc", "LOO comp"),
+                             ("lexicon.comprehensiveness_aopc", "lex comp"),
+                             ("random.comprehensiveness_aopc", "rand comp"),
+                             ("kendall_tau_attention_leave_one_out", "tau")),
+}
+# What each kind's short column titles mean.
+LEGENDS = {
+    ProbeKind.scores: "acc: accuracy; F1: macro-F1; lex: attention mass on lexicon words; "
+                      "top100 / unseen: on the 100 most frequent training words / on words "
+                      "training never saw; cut: rows longer than max_length (truncated)",
+    ProbeKind.pairs: "orig / revised: accuracy on the original reviews / their label-flipped "
+                     "revisions; both: share of pairs with both right",
+    ProbeKind.attack: "acc%: accuracy before the attack; attacked%: accuracy under attack; "
+                      "success%: attacks that flipped a right prediction; words%: words edited "
+                      "per successful attack; queries: model calls per attacked input",
+    ProbeKind.faithfulness: "comp: comprehensiveness AOPC, the probability drop when the "
+                            "top-ranked words are removed (higher: the ranking found what the "
+                            "prediction rests on); suff: sufficiency AOPC, the drop when only "
+                            "they are kept (lower is better); LOO: leave-one-out ranking; tau: "
+                            "Kendall tau of attention and leave-one-out",
+}
+
+
+def fmt(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:,}" if isinstance(value, int) else f"{value:.3f}"
+
+
+def run_section(run: RunResults) -> Section:
+    blocks = []
+    for kind, columns in COLUMNS.items():
+        rows = [(name, result.dataset, str(result.num_examples),
+                 *(fmt(result.metrics.get(key)) for key, _ in columns))
+                for name, result in run.results.items() if result.kind == kind.value]
+        if rows:
+            blocks.append(Table(("probe", "dataset", "n", *(title for _, title in columns)),
+                                tuple(rows), title=kind.value))
+            blocks.append(Note(LEGENDS[kind]))
+    blocks += [Note(f"skipped {name}: {why}") for name, why in run.skipped.items()]
+    blocks.append(Note(f"written: {run.report}"))
+    return Section(str(run.run.path.name), tuple(blocks))
+
+
+def variants_section(report: SuiteReport) -> Section:
+    labels = list(report.variants)
+    rows = [(probe.name, *(variant_stats(report.variants[label], probe.name).format(3)
+                           for label in labels)) for probe in report.suite.probes]
+    blocks = [Table(("probe", *(f"{label} (n={len(report.variants[label])})" for label in labels)),
+                    tuple(rows), title="headline metric, mean ± sample std over runs")]
+    if report.comparisons:
+        blocks.append(Table(
+            ("probe", "metric", "variant − baseline", "95% CI", "p", "seeds"),
+            tuple((c.probe, c.metric, f"{c.paired.difference:+.4f}",
+                   f"[{c.paired.ci_low:+.4f}, {c.paired.ci_high:+.4f}]",
+                   "–" if c.paired.p_value is None else f"{c.paired.p_value:.3g}",
+                   str(c.paired.n_seeds)) for c in report.comparisons),
+            title=f"paired with the baseline {report.comparisons[0].baseline}"))
+        blocks.append(Note("CI: bootstrap over seeds (and examples, where per-example "
+                           "predictions exist); p: exact McNemar test on the pooled per-example "
+                           "predictions for accuracies, else a paired t-test over seeds. A CI "
+                           "that includes 0 is no difference."))
+    return Section("variants", tuple(blocks))
+
+
+def suite_document(report: SuiteReport) -> Document:
+    sections = [run_section(run) for run in report.runs]
+    if len(report.runs) > 1:
+        sections.append(variants_section(report))
+    return Document(f"suite {report.suite.name}", report.suite.description, tuple(sections))

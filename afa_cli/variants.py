@@ -1,0 +1,32 @@
+"""Runs grouped into variants: runs whose overrides differ only in what never tells variants
+apart (the seed, where they were written, their threads). Results tables and the paired
+comparisons of `afa eval --suite` group runs the same way."""
+
+from __future__ import annotations
+
+from typing import Callable, TypeVar
+
+from afa_cli.runs import Run
+
+# Overrides that never tell variants apart: the seed, where a run went, how many threads it had.
+IGNORED_OVERRIDES = ("seed", "run_dir", "output_dir", "name", "train.num_threads")
+
+T = TypeVar("T")
+
+
+def variant_overrides(run: Run, dataset: str) -> list[str]:
+    """The overrides that can tell the run's variant apart: the dataset first, the rest sorted."""
+    overrides = [o for o in run.overrides()
+                 if o.split("=", 1)[0].lstrip("+") not in (*IGNORED_OVERRIDES, "dataset")]
+    return [f"dataset={dataset}", *sorted(overrides)]
+
+
+def group_by_variant(items: list[T], overrides: Callable[[T], list[str]]) -> dict[str, list[T]]:
+    """Items by variant, in the order the variants first appear. A variant is named by its
+    overrides less those every item shares."""
+    shared = set.intersection(*(set(overrides(item)) for item in items)) if items else set()
+    groups: dict[str, list[T]] = {}
+    for item in items:
+        label = " ".join(o for o in overrides(item) if o not in shared) or "(shared settings)"
+        groups.setdefault(label, []).append(item)
+    return groups
