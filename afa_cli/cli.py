@@ -182,8 +182,17 @@ def eval_command(
     runs_given = [path, *(Path(o) for o in overrides or [] if "=" not in o or Path(o).is_dir())]
     overrides = [o for o in overrides or [] if "=" in o and not Path(o).is_dir()]
     if suite is not None:
+        alone = {"--split": split != "validation", "--data": data, "--text-col": text_col,
+                 "--label-col": label_col, "--predictions": predictions, "--limit": limit,
+                 "--out": out, "--allow-untrained-head": allow_untrained_head}
+        given = [option for option, value in alone.items() if value]
+        if given:
+            _fail(f"{given[0]} does not combine with --suite: a suite's probes name their own "
+                  "data, split and limit (see conf/suite/).")
         _eval_suite(runs_given, suite, overrides, baseline, config_dirs or [])
         return
+    if baseline is not None:
+        _fail("--baseline compares the variants of a suite: add --suite NAME.")
     try:
         if len(runs_given) > 1:
             raise UserError(f"{runs_given[1]}: afa eval scores one checkpoint; several runs "
@@ -313,7 +322,7 @@ def tune(
     except UserError as err:
         _fail(str(err))
     except SweepInterrupted as stop:
-        err_console.print(str(stop), highlight=False)
+        err_console.print(str(stop), highlight=False, soft_wrap=True)
         raise typer.Exit(130) from None
     counts = ", ".join(f"{n} {state}" for state, n in report.counts.items())
     console.print(f"[bold]{report.folder}[/bold] ({counts})", highlight=False)

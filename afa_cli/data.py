@@ -205,13 +205,9 @@ def _records(path: Path):
 
 
 def _check_utf8(path: Path) -> None:
-    raw = path.read_bytes()
-    try:
-        raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = raw[:err.start].count(b"\n") + 1
-        raise UserError(f"{path}: line {line} (byte {err.start}, 0x{raw[err.start]:02x}) is not "
-                        "UTF-8; save the file as UTF-8.") from None
+    with path.open("rb") as handle:
+        for _ in utf8_lines(handle, path):
+            pass
 
 
 def _labels(raw, label_names) -> list[int]:

@@ -166,6 +166,10 @@ def test_a_file_that_is_not_utf8_names_its_line_and_byte(tmp_path):
     with pytest.raises(UserError, match=r"latin1.tsv: line 3 \(byte 25, 0xe9\) is not UTF-8; "
                                         "save the file as UTF-8."):
         read_labelled_file(path, "sentence", "label", LABELS)
+    # with a byte-order mark the byte still counts from the file's start
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    with pytest.raises(UserError, match=r"line 3 \(byte 28, 0xe9\)"):
+        read_labelled_file(path, "sentence", "label", LABELS)
 
 
 def test_a_byte_order_mark_is_not_part_of_the_first_column(tmp_path):

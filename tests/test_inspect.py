@@ -343,6 +343,7 @@ def test_dataset_mode_with_one_model(tiny_runs, tmp_path):
     (["fine", "--dataset", "sst2", "--checkpoint", "RUN"], "not both"),
     (["--file", "MISSING", "--checkpoint", "RUN"], "does not exist"),
     (["--file", "BLANK", "--checkpoint", "RUN"], "holds no sentences"),
+    (["--file", "LATIN1", "--checkpoint", "RUN"], "line 2 (byte 8, 0xe9) is not UTF-8"),
     (["fine", "--checkpoint", "RUN", "--layer", "1"], "--layer 1 is out of range"),
     (["fine", "--checkpoint", "RUN", "--head", "12"], "--head 12 is out of range"),
     (["fine", "--checkpoint", "RUN", "--method", "gradient"], "choose one of cls, rollout"),
@@ -353,7 +354,10 @@ def test_dataset_mode_with_one_model(tiny_runs, tmp_path):
 def test_bad_input_gets_one_clear_line(tiny_runs, tmp_path, args, message):
     blank = tmp_path / "blank.txt"
     blank.write_text("\n  \n", encoding="utf-8")
-    paths = {"RUN": tiny_runs["off"], "MISSING": tmp_path / "nowhere", "BLANK": blank}
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes(b"fine\ncaf\xe9\n")
+    paths = {"RUN": tiny_runs["off"], "MISSING": tmp_path / "nowhere", "BLANK": blank,
+             "LATIN1": latin1}
     assert message in refuse(*[paths.get(a, a) for a in args])
 
 

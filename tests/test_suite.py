@@ -108,3 +108,15 @@ def test_a_probe_whose_labels_differ_from_the_checkpoints_is_one_line(tiny_runs,
     line = result.stderr.strip()
     assert "\n" not in line and "dataset=sst5 has the labels" in line and "negative, positive" in line
     assert not (tiny_runs["off"] / "suites" / "five").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--suite", "transfer", "--limit", "5"], "--limit does not combine with --suite"),
+    (["--suite", "transfer", "--split", "test"], "--split does not combine with --suite"),
+    (["--baseline", "afa=off"], "--baseline compares the variants of a suite"),
+    (["--suite", "nope"], "--suite nope: no such suite"),
+])
+def test_suite_options_that_cannot_work_are_one_line(tmp_path, args, message):
+    result = CliRunner().invoke(app, ["eval", str(tmp_path), *args])
+    assert result.exit_code == 2 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from afa_cli.data import encode
+from afa_cli.data import encode, utf8_lines
 from afa_cli.errors import UserError
 from afa_cli.commands.checkpoint import EVAL_BATCH_SIZE
 from afa_cli.metrics.scoring import Predictions, predict
@@ -19,13 +19,10 @@ def read_sentences(sentences: list[str], file: Path | None) -> list[str]:
     """The sentences given as arguments, then the non-blank lines of --file."""
     texts = list(sentences)
     if file is not None:
-        try:
-            lines = Path(file).read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            raise UserError(f"--file {file} does not exist.") from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise UserError(f"--file {file} cannot be read as UTF-8 text ({err}).") from None
-        from_file = [line.strip() for line in lines if line.strip()]
+        if not Path(file).is_file():
+            raise UserError(f"--file {file} does not exist.")
+        with Path(file).open("rb") as handle:
+            from_file = [line.strip() for _, line in utf8_lines(handle, file) if line.strip()]
         if not from_file:
             raise UserError(f"--file {file} holds no sentences (one per line).")
         texts += from_file
