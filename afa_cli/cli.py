@@ -327,7 +327,8 @@ def tune(
     counts = ", ".join(f"{n} {state}" for state, n in report.counts.items())
     console.print(f"[bold]{report.folder}[/bold] ({counts})", highlight=False)
     if len(report.objectives) > 1 and report.best:
-        console.print(f"Pareto front ({len(report.best)} trials):", highlight=False)
+        console.print(f"Pareto front ({len(report.best)} trial"
+                      f"{'s' if len(report.best) > 1 else ''}):", highlight=False)
     for best in report.best:
         values = ", ".join(f"{o.key} {o.metric.format(best.values[o.key])}"
                            for o in report.objectives)
@@ -336,7 +337,8 @@ def tune(
         console.print(f"  {escape(best.command)}", highlight=False, soft_wrap=True)
     for note in report.notes:
         err_console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
-    console.print("written: " + ", ".join(str(path) for path in report.files), highlight=False)
+    console.print("written: " + ", ".join(str(path) for path in report.files), highlight=False,
+                  soft_wrap=True)
     if not report.best:
         _fail("No trial completed: nothing to reproduce."
               + (f" {report.failed_line()}" if report.failed else ""), code=1)

@@ -111,7 +111,8 @@ class Run:
     SUITES = "suites"              # suites/<suite>[-N]/: one evaluation with a suite each
     SUITE_REPORT = "report.json"   # ... its numbers; beside it, each attack's CSV
     LOCK = ".lock"  # held by the process writing the run; names its pid
-    # What docs/results keeps of a run: enough to label and tabulate it, no weights.
+    # What docs/results keeps of a run: enough to label and tabulate it, no weights (and the
+    # latest report of each suite it was evaluated with).
     KEPT = (CONFIG, OVERRIDES, SUMMARY)
     WRITTEN_TO = ("run_dir", "output_dir")  # config keys naming where the run was written
 
@@ -307,6 +308,20 @@ class Run:
         OmegaConf.save(OmegaConf.create([_relative_override(o, here) for o in self.overrides()]),
                        target / self.OVERRIDES)
         write_json(target / self.SUMMARY, self.summary().to_dict())
+        for suite, report in self.suite_reports().items():
+            (target / self.SUITES / suite).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(report, target / self.SUITES / suite / self.SUITE_REPORT)
+
+    def suite_reports(self) -> dict[str, Path]:
+        """The latest report of each suite the run was evaluated with (suites/<suite>[-N]/)."""
+        reports: dict[str, tuple[int, Path]] = {}
+        for report in (self.path / self.SUITES).glob(f"*/{self.SUITE_REPORT}"):
+            suite, _, number = report.parent.name.rpartition("-")
+            suite, order = (suite, int(number)) if number.isdigit() and suite else \
+                (report.parent.name, 1)
+            if order >= reports.get(suite, (0, report))[0]:
+                reports[suite] = (order, report)
+        return {suite: path for suite, (_, path) in sorted(reports.items())}
 
     # ---- who writes the run --------------------------------------------------------------------
 

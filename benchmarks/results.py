@@ -4,10 +4,11 @@
     python -m benchmarks.results render                               # -> docs/RESULTS.md
 
 `collect` copies what docs/results keeps of each run, or of each finished job of a sweep folder
-(Run.KEPT: its config, overrides and summary; no checkpoints), into
-docs/results/runs/<SECTION>/<run>/. `render` groups a section's runs by the overrides that tell
-them apart (seed aside), reports mean ± sample std over seeds and plots accuracy and lexicon mass
-per group (docs/results/<SECTION>_*.png). A section's NOTES.md precedes its table; its plot.yaml
+(Run.KEPT: its config, overrides and summary, and the latest report of each suite it was
+evaluated with; no checkpoints), into docs/results/runs/<SECTION>/<run>/. `render` groups a
+section's runs by the overrides that tell them apart (seed aside), reports mean ± sample std over
+seeds, plots accuracy and lexicon mass per group (docs/results/<SECTION>_*.png) and, per suite,
+each probe per variant with the variants' paired differences to afa=off. A section's NOTES.md precedes its table; its plot.yaml
 may name a config key for the plots' x axis (`x: afa.mask_ratio`), on which runs without AFA
 become reference lines."""
 
@@ -27,6 +28,7 @@ from afa_cli.runs import Run, RunSummary
 from afa_cli.sweep.plot import draw_metric
 from afa_cli.sweep.state import SweepState
 from afa_cli.sweep.summary import Group
+from afa_cli.commands.suite import compare_variants, read_run_results, variant_stats
 from afa_cli.variants import group_by_variant, variant_overrides
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,6 +109,41 @@ def section_table(groups: dict[str, list[KeptRun]]) -> list[str]:
     return lines
 
 
+def section_suites(runs: list[KeptRun]) -> list[str]:
+    """Per suite the runs were evaluated with: each probe's headline number per variant, and
+    every variant's paired difference to afa=off (to the first variant when there is none)."""
+    lines = []
+    for suite in sorted({name for run in runs for name in run.run.suite_reports()}):
+        results = [r for r in (read_run_results(run.run, suite) for run in runs) if r is not None]
+        variants = group_by_variant(results, lambda r: r.variant)
+        probes = list(dict.fromkeys(p for r in results for p in r.results))
+        lines += [f"### Suite `{suite}`", "",
+                  "| probe | metric | " + " | ".join(f"{label} (n={len(members)})"
+                                                    for label, members in variants.items()) + " |",
+                  "|---|---|" + "---|" * len(variants)]
+        for probe in probes:
+            metric = next(r.results[probe].headline_metric for r in results if probe in r.results)
+            lines.append(f"| {probe} | {metric} | " + " | ".join(
+                variant_stats(members, probe).format(3) for members in variants.values()) + " |")
+        baseline = "afa=off" if any("afa=off" in label.split() for label in variants) else None
+        comparisons = compare_variants(probes, variants, baseline)
+        if comparisons:
+            lines += ["", f"Paired with {comparisons[0].baseline} over the seeds both have: the "
+                      "mean difference, its bootstrap 95% CI (seeds, and examples within seeds "
+                      "where the probe has per-example predictions) and p (exact McNemar on the "
+                      "pooled predictions for accuracies, else a paired t-test over seeds). A CI "
+                      "that includes 0 is no difference.", "",
+                      "| variant | probe | metric | difference | 95% CI | p | seeds |",
+                      "|---|---|---|---|---|---|---|"]
+            for c in comparisons:
+                p_value = "–" if c.paired.p_value is None else f"{c.paired.p_value:.3g}"
+                lines.append(f"| {c.variant} | {c.probe} | {c.metric} | "
+                             f"{c.paired.difference:+.4f} | [{c.paired.ci_low:+.4f}, "
+                             f"{c.paired.ci_high:+.4f}] | {p_value} | {c.paired.n_seeds} |")
+        lines.append("")
+    return lines
+
+
 def section_plots(section: Path, groups: dict[str, list[KeptRun]]) -> list[Path]:
     """docs/results/<section>_<metric>.png for the accuracy and the lexicon mass."""
     plot = section / "plot.yaml"
@@ -151,6 +188,7 @@ def render(store: Path = STORE, out_path: Path = ROOT / "docs" / "RESULTS.md") -
         if notes.is_file():
             out += [notes.read_text().strip(), ""]
         out += section_table(groups) + [""]
+        out += section_suites([run for runs in groups.values() for run in runs])
         out += [f"![{path.stem}]({path.relative_to(out_path.parent).as_posix()})"
                 for path in section_plots(section, groups)] + [""]
     out_path.write_text("\n".join(out))

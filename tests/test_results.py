@@ -71,3 +71,35 @@ def test_collect_and_render_group_runs_by_what_tells_them_apart(tmp_path):
     for metric in ("accuracy", "lexicon_mass"):
         plot = tmp_path / "docs" / "results" / f"ratio_{metric}.png"
         assert plot.stat().st_size > 0 and f"](results/ratio_{metric}.png)" in text
+
+
+def _suite_report(folder, name: str, accuracy: float, correct: str) -> None:
+    report = folder / "suites" / name / "report.json"
+    report.parent.mkdir(parents=True)
+    report.write_text(json.dumps({"suite": "transfer", "probes": [{
+        "probe": "yelp", "kind": "scores", "dataset": "yelp", "split": "test",
+        "num_examples": len(correct), "metrics": {"accuracy": accuracy}, "files": [],
+        "correct": correct}], "skipped": {}}))
+
+
+def test_suite_reports_are_kept_and_rendered_with_paired_differences(tmp_path):
+    runs = tmp_path / "runs"
+    for afa, accuracies in (("off", (0.5, 0.75)), ("default", (0.75, 1.0))):
+        for seed, accuracy in zip((1, 2), accuracies):
+            run = _run(runs / f"{afa}_{seed}", [f"afa={afa}", f"seed={seed}"], 0.8, 0.2)
+            right = round(accuracy * 4)
+            _suite_report(run, "transfer", 0.0, "1" * right + "0" * (4 - right))  # an old one
+            _suite_report(run, "transfer-2", accuracy, "1" * right + "0" * (4 - right))
+            (run / "suites" / "transfer" / "report.json").write_text(json.dumps({
+                "suite": "transfer", "probes": [], "skipped": {}}))
+    store = tmp_path / "store"
+    collect("suites", [str(p) for p in sorted(runs.iterdir())], store)
+    kept = store / "suites" / "off_1" / "suites" / "transfer" / "report.json"
+    assert json.loads(kept.read_text())["probes"][0]["metrics"]["accuracy"] == 0.5  # the latest
+    out = tmp_path / "RESULTS.md"
+    render(store, out)
+    text = out.read_text()
+    assert "### Suite `transfer`" in text
+    assert "| yelp | accuracy | 0.875 ± 0.177 | 0.625 ± 0.177 |" in text  # variants as they come
+    row = next(line for line in text.splitlines() if line.startswith("| afa=default | yelp"))
+    assert "| +0.2500 |" in row and row.endswith("| 2 |")

@@ -68,7 +68,8 @@ def run_suite(request: SuiteRequest, console: Console) -> SuiteReport:
         console.print(f"run {index}/{len(planned)}: {run.path}", highlight=False)
         results.append(_evaluate_run(run, cfg, datasets, suite, request, console))
     variants = group_by_variant(results, lambda r: r.variant)
-    return SuiteReport(suite, results, variants, _compare(suite, variants, request.baseline))
+    return SuiteReport(suite, results, variants, compare_variants(
+        [probe.name for probe in suite.probes], variants, request.baseline))
 
 
 def _plan(path: Path, suite: Suite, request: SuiteRequest) -> tuple[runs.Run, DictConfig, dict]:
@@ -142,8 +143,20 @@ def _evaluate_run(run: runs.Run, cfg: DictConfig, datasets: dict, suite: Suite,
                       skipped, path)
 
 
-def _compare(suite: Suite, variants: dict[str, list[RunResults]],
-             baseline: str | None) -> list[Comparison]:
+def read_run_results(run: runs.Run, suite: str) -> RunResults | None:
+    """A run's latest report of a suite, as the comparison reads it (kept runs included)."""
+    report = run.suite_reports().get(suite)
+    if report is None:
+        return None
+    payload = json.loads(report.read_text(encoding="utf-8"))
+    cfg = run.config()
+    results = {p["probe"]: ProbeResult.from_dict(p) for p in payload["probes"]}
+    return RunResults(run, int(cfg.seed), variant_overrides(run, cfg.dataset.name), results,
+                      payload.get("skipped", {}), report)
+
+
+def compare_variants(probes: list[str], variants: dict[str, list[RunResults]],
+                     baseline: str | None) -> list[Comparison]:
     """Every variant against the baseline variant, per probe, over the seeds both have."""
     if len(variants) < 2:
         return []
@@ -156,10 +169,10 @@ def _compare(suite: Suite, variants: dict[str, list[RunResults]],
         pairs = [(a, by_seed[a.seed]) for a in variants[base] if a.seed in by_seed]
         if not pairs:
             continue
-        for probe in suite.probes:
-            if not all(probe.name in a.results and probe.name in b.results for a, b in pairs):
+        for probe in probes:
+            if not all(probe in a.results and probe in b.results for a, b in pairs):
                 continue
-            comparisons.append(Comparison(probe.name, *_paired(probe.name, pairs), base, label))
+            comparisons.append(Comparison(probe, *_paired(probe, pairs), base, label))
     return comparisons
 
 

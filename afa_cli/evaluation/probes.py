@@ -51,9 +51,20 @@ class ProbeResult:
         return self.metrics[self.headline_metric]
 
     def to_dict(self) -> dict:
+        """The report's form; `correct` as a string of 0/1 (one per example, in the probe's
+        order), so that kept reports can still be compared example by example."""
         return {"probe": self.probe, "kind": self.kind, "dataset": self.dataset,
                 "split": self.split, "num_examples": self.num_examples, "metrics": self.metrics,
-                "files": self.files}
+                "files": self.files,
+                "correct": None if self.correct is None else "".join("01"[c] for c in self.correct)}
+
+    @classmethod
+    def from_dict(cls, payload: dict) -> "ProbeResult":
+        correct = payload.get("correct")
+        return cls(payload["probe"], payload["kind"], payload["dataset"], payload["split"],
+                   payload["num_examples"], payload["metrics"],
+                   None if correct is None else np.array([c == "1" for c in correct]),
+                   payload.get("files", []))
 
 
 @dataclass
