@@ -1,0 +1,169 @@
+"""Starting a search (its tune folder, tune.yaml and study.db) and resuming one that stopped.
+Everything the command line can get wrong is checked before the folder exists."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from optuna.study import Study
+from optuna.trial import FrozenTrial, TrialState
+from rich.console import Console
+
+from afa_cli.config.schema import FOLDER_NAME_RULE, is_folder_name
+from afa_cli.errors import UserError
+from afa_cli.runs import Run, new_timestamped_dir
+from afa_cli.sweep.grid import RESERVED_KEYS, key_of, parse
+from afa_cli.sweep.hydra_launch import is_launcher_override
+from afa_cli.sweep.runner import can_continue, check_output_dir
+from afa_cli.tune.objectives import Objective, parse_objectives
+from afa_cli.tune.search import Search
+from afa_cli.tune.space import PRESET_GROUP, check_space, load_space
+from afa_cli.tune.state import TuneState
+from afa_cli.tune.study import (ERROR, RETRIED, counted, create_study, load_study, reopen,
+                                run_name)
+
+
+@dataclass
+class PrunerOptions:
+    """The median pruner's settings as given; None where the option was not given."""
+
+    kind: str | None = None           # median or none
+    startup_trials: int | None = None
+    warmup_steps: int | None = None
+
+    def settings(self, objectives: list[Objective]) -> dict | None:
+        """tune.yaml's pruner: the median pruner by default for one objective, none for two."""
+        given = [value for value in (self.startup_trials, self.warmup_steps) if value is not None]
+        if self.kind not in (None, "median", "none"):
+            raise UserError(f"--pruner {self.kind}: choose median or none.")
+        if len(objectives) > 1 and (self.kind == "median" or given):
+            raise UserError("Pruning needs one objective (Optuna prunes single-objective studies "
+                            "only); drop --pruner and --prune-* with two objectives.")
+        if any(value < 0 for value in given):
+            raise UserError("--prune-startup and --prune-warmup must be at least 0.")
+        if self.kind == "none" or len(objectives) > 1:
+            return None
+        return {"startup_trials": 5 if self.startup_trials is None else self.startup_trials,
+                "warmup_steps": 0 if self.warmup_steps is None else self.warmup_steps}
+
+
+def start_tune(args: list[str], trials: int | None, objective_keys: list[str], parallel: int,
+               name: str | None, config_dir: Path | None, pruner: PrunerOptions,
+               sampler_seed: int | None, console: Console) -> Search:
+    """Check the command line and the search space, create the tune folder and the study; returns
+    the search, ready to run."""
+    if trials is None or trials < 1:
+        raise UserError("Give --trials N (at least 1): how many trainings the search runs.")
+    if name is not None and not is_folder_name(name):
+        raise UserError(f"--name {name!r}: use {FOLDER_NAME_RULE}.")
+    objectives = parse_objectives(objective_keys)
+    pruner_settings = pruner.settings(objectives)
+    preset, fixed = _split_command_line(args)
+    space = load_space(preset, [config_dir] if config_dir else [])
+    fixed_keys = {key_of(o) for o in parse(fixed)}
+    for param in [p for p in space if p.key in fixed_keys]:
+        console.print(f"{param.key} is set on the command line: not searched", highlight=False)
+    space = [p for p in space if p.key not in fixed_keys]
+    if not space:
+        raise UserError(f"Nothing to tune: the command line sets every key of '{preset}'.")
+    output_dir = check_space(preset, space, fixed, config_dir)
+    check_output_dir(output_dir)
+
+    folder = new_timestamped_dir(output_dir / "tunes", name or preset)
+    Run(folder).lock()  # one process runs a search; the lock goes with it, however it ends
+    options = [f"--trials {trials}", f"--jobs {parallel}",
+               *(f"--objective {key}" for key in objective_keys),
+               *([f"--name {name}"] if name else []),
+               *([f"--config-dir {config_dir}"] if config_dir else [])]
+    state = TuneState.create(
+        folder, config_dir, command=" ".join(["afa tune", shlex.join(args), *options]),
+        preset=preset, overrides=fixed,
+        space={p.key: p.spec for p in space}, objectives=[o.key for o in objectives],
+        pruner=pruner_settings, sampler_seed=sampler_seed, trials=trials)
+    study = create_study(state, [o.direction for o in objectives])
+    console.print(f"tune folder: {folder} ({trials} trials; {_describe(state, objectives)})",
+                  highlight=False, soft_wrap=True)
+    return Search(state, study, objectives, [], parallel, console)
+
+
+def _split_command_line(args: list[str]) -> tuple[str, list[str]]:
+    """(the search space's name, every trial's fixed overrides)."""
+    launcher = next((a for a in args if is_launcher_override(a)), None)
+    if launcher is not None:
+        raise UserError(f"{launcher}: afa tune runs its trials as local processes (it stops "
+                        "pruned ones itself); Hydra launchers are for afa sweep.")
+    parsed = parse(args)
+    for override in parsed:
+        key = key_of(override)
+        if key.startswith("hydra"):
+            raise UserError(f"{override.input_line}: afa tune takes no Hydra settings.")
+        if key in RESERVED_KEYS:
+            raise UserError(f"{override.input_line}: every trial gets its own run folder; "
+                            "use output_dir=DIR to choose where the tune folder goes.")
+        if override.is_sweep_override():
+            raise UserError(f"{override.input_line}: afa tune gives every trial one value per "
+                            f"key; the searched keys and their ranges go in conf/{PRESET_GROUP}/ "
+                            "(for a grid, use afa sweep).")
+    presets = [o for o in parsed if key_of(o) == PRESET_GROUP]
+    if len(presets) != 1:
+        raise UserError(f"Give one search space, +{PRESET_GROUP}=NAME (conf/{PRESET_GROUP}/ or "
+                        "your --config-dir), e.g. +tune=afa.")
+    return (presets[0].get_value_element_as_str(),
+            [o.input_line for o in parsed if key_of(o) != PRESET_GROUP])
+
+
+def _describe(state: TuneState, objectives: list[Objective]) -> str:
+    pruning = (f"median pruner once {state.pruner['startup_trials']} trials complete, from step "
+               f"{state.pruner['warmup_steps']}" if state.pruner else "no pruning")
+    return f"{', '.join(o.describe() for o in objectives)}; {pruning}"
+
+
+def resume_tune(folder: Path, trials: int | None, parallel: int, console: Console) -> Search:
+    """Continue the study up to `trials` (default: as many as it was started with). A trial that
+    was running when the search stopped continues from its run's checkpoints/last, in the same
+    folder and the same Optuna trial; one stopped before its first checkpoint is told failed and
+    its values are tried again in a new trial; one whose run finished meanwhile is told so."""
+    state = TuneState.read(folder)
+    if trials is not None and trials < 1:
+        raise UserError("--trials must be at least 1.")
+    Run(folder).lock()
+    study = load_study(state)
+    interrupted = [t for t in counted(study) if t.state == TrialState.RUNNING]
+    for trial in interrupted:  # before anything changes: a trial still training is left alone
+        writer = Run(_run_dir(state, trial)).writer()
+        if writer is not None:
+            raise UserError(f"trial {trial.number} is still being trained by process {writer}; "
+                            f"wait for it or stop it (kill {writer}) before resuming.")
+    held = sum(t.state != TrialState.WAITING for t in counted(study))
+    if trials is not None and trials < held:
+        raise UserError(f"--trials {trials}: the study already holds {held} trials.")
+    if trials is not None and trials != state.trials:
+        state.set_trials(trials)
+    objectives = parse_objectives(state.objectives)
+    continuing = [t for t in interrupted if _settle(study, Run(_run_dir(state, t)), t)]
+    done = sum(t.state.is_finished() for t in counted(study))
+    console.print(f"tune folder: {folder} ({done} of {state.trials} trials done, "
+                  f"{len(continuing)} to continue; {_describe(state, objectives)})",
+                  highlight=False, soft_wrap=True)
+    return Search(state, study, objectives, continuing, parallel, console)
+
+
+def _run_dir(state: TuneState, trial: FrozenTrial) -> Path:
+    return state.folder / run_name(trial.number)
+
+
+def _settle(study: Study, run: Run, trial: FrozenTrial) -> bool:
+    """Whether an interrupted trial goes on: its run continues from checkpoints/last, or has
+    finished meanwhile (the search tells it so). One stopped before its first checkpoint is told
+    failed here, and its values are tried again in a new trial."""
+    if run.finished or can_continue(run.path):
+        return True
+    handle = reopen(study, trial)
+    handle.set_user_attr(ERROR, "interrupted before its first checkpoint; its values are tried "
+                                "again in a new trial")
+    handle.set_user_attr(RETRIED, True)
+    study.tell(handle, state=TrialState.FAIL)
+    study.enqueue_trial(trial.params)
+    return False

@@ -1,0 +1,78 @@
+"""A tune folder's tune.yaml: how the search was set up, so that --resume continues the same one.
+Written when the search starts (and again when a resume changes --trials); where each trial
+stands is the study's (study.db), not this file's."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import InitVar, asdict, dataclass, fields
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+
+from afa_cli.errors import UserError
+from afa_cli.tune.space import Param
+
+
+@dataclass(kw_only=True)
+class TuneState:
+    """tune.yaml, field by field in the order the file lists them."""
+
+    folder: InitVar[Path]          # the tune folder; not saved, so that the folder may move
+    command: str                   # the afa tune command line as typed
+    created: str | None = None
+    config_dir: str | None = None  # relative to the tune folder
+    preset: str                    # the search space's name (+tune=NAME)
+    overrides: list[str]           # every trial's fixed overrides
+    space: dict[str, dict]         # config key -> distribution, as the preset wrote it
+    objectives: list[str]          # metric keys
+    pruner: dict | None            # {startup_trials, warmup_steps} of the median pruner; None: off
+    sampler_seed: int | None = None
+    trials: int                    # the search ends when the study holds this many
+
+    FILE = "tune.yaml"
+
+    def __post_init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    @classmethod
+    def create(cls, folder: Path, config_dir: Path | None, **values) -> "TuneState":
+        if config_dir is not None:
+            config_dir = os.path.relpath(Path(config_dir).resolve(), Path(folder).resolve())
+        state = cls(folder=folder, created=datetime.now().isoformat(timespec="seconds"),
+                    config_dir=config_dir, **values)
+        state.save()
+        return state
+
+    @classmethod
+    def is_tune(cls, folder: Path) -> bool:
+        return (Path(folder) / cls.FILE).is_file()
+
+    @classmethod
+    def read(cls, folder: Path) -> "TuneState":
+        if not cls.is_tune(folder):
+            raise UserError(f"{folder} is not a tune folder (no {cls.FILE}).")
+        payload = yaml.safe_load((Path(folder) / cls.FILE).read_text(encoding="utf-8"))
+        known = {f.name for f in fields(cls)}
+        return cls(folder=folder, **{k: v for k, v in payload.items() if k in known})
+
+    def save(self) -> None:
+        path = self.folder / self.FILE
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(yaml.safe_dump(asdict(self), sort_keys=False, allow_unicode=True),
+                       encoding="utf-8")
+        os.replace(tmp, path)  # a reader never sees half a file
+
+    def set_trials(self, trials: int) -> None:
+        self.trials = trials
+        self.save()
+
+    @property
+    def config_path(self) -> Path | None:
+        """The --config-dir folder, wherever the search is run from."""
+        return (self.folder / self.config_dir).resolve() if self.config_dir else None
+
+    @property
+    def params(self) -> list[Param]:
+        return [Param(key, spec) for key, spec in self.space.items()]
