@@ -25,6 +25,10 @@ console = Console()
 err_console = Console(stderr=True)
 OVERRIDES = typer.Argument(None, help="Hydra overrides: key=value, +key=value, group=option.",
                            show_default=False)
+DEVICE = typer.Option("auto", "--device", help="Where the model scores: auto (the GPU when "
+                                                "there is one), cpu or cuda.")
+# commands.checkpoint.EVAL_BATCH_SIZE, restated: importing it here would load torch for --help
+BATCH_SIZE = typer.Option(64, "--batch-size", min=1, help="Texts scored at once.")
 CONFIG_DIRS = typer.Option(None, "--config-dir",
                            help="A folder of extra config groups/options (repeatable).")
 
@@ -173,6 +177,8 @@ def eval_command(
     baseline: Optional[str] = typer.Option(
         None, "--baseline", help="With --suite and several runs: the variant (an override such "
                                  "as afa=off) the others are compared with."),
+    device: str = DEVICE,
+    batch_size: int = BATCH_SIZE,
     config_dirs: Optional[list[Path]] = CONFIG_DIRS,
 ) -> None:
     """Score a checkpoint: accuracy, macro-F1, per-class scores, confusion, attention quality;
@@ -189,7 +195,7 @@ def eval_command(
         if given:
             _fail(f"{given[0]} does not combine with --suite: a suite's probes name their own "
                   "data, split and limit (see conf/suite/).")
-        _eval_suite(runs_given, suite, overrides, baseline, config_dirs or [])
+        _eval_suite(runs_given, suite, overrides, baseline, config_dirs or [], device, batch_size)
         return
     if baseline is not None:
         _fail("--baseline compares the variants of a suite: add --suite NAME.")
@@ -201,8 +207,8 @@ def eval_command(
         from afa_cli.commands.evaluate import EvalRequest, evaluate_checkpoint
 
         result = evaluate_checkpoint(EvalRequest(
-            path, overrides or [], split, data, text_col, label_col, limit, predictions, out,
-            allow_untrained_head, config_dirs or []), err_console)
+            path, overrides, split, data, text_col, label_col, limit, predictions, out,
+            allow_untrained_head, config_dirs or [], batch_size, device), err_console)
     except UserError as err:
         _fail(str(err))
     report = result.report
@@ -217,15 +223,15 @@ def eval_command(
 
 
 def _eval_suite(paths: list[Path], suite: str, overrides: list[str], baseline: str | None,
-                config_dirs: list[Path]) -> None:
+                config_dirs: list[Path], device: str, batch_size: int) -> None:
     try:
         _quiet_libraries()
         from afa_cli.commands.suite import SuiteRequest, run_suite
         from afa_cli.evaluation.document import suite_document
         from afa_cli.views.terminal import render_terminal
 
-        report = run_suite(SuiteRequest(paths, suite, overrides, config_dirs, baseline),
-                           err_console)
+        report = run_suite(SuiteRequest(paths, suite, overrides, config_dirs, baseline, device,
+                                        batch_size), err_console)
     except UserError as err:
         _fail(str(err))
     console.print(render_terminal(suite_document(report)))
@@ -246,6 +252,8 @@ def predict_command(
     allow_untrained_head: bool = typer.Option(
         False, "--allow-untrained-head",
         help="Score a model folder whose classification head was never trained."),
+    device: str = DEVICE,
+    batch_size: int = BATCH_SIZE,
 ) -> None:
     """Label unlabelled texts: one JSON line per text (label, probabilities, top words), written
     batch by batch, so `... | afa predict RUN --file - | head` works."""
@@ -254,7 +262,7 @@ def predict_command(
         from afa_cli.commands.predict import PredictRequest, predict_texts
 
         count = predict_texts(PredictRequest(path, file, out, text_col, top_words,
-                                             allow_untrained_head),
+                                             allow_untrained_head, batch_size, device),
                               sys.stdin.buffer, sys.stdout, err_console)
     except UserError as err:
         _fail(str(err))

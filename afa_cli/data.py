@@ -127,9 +127,16 @@ def subsample(rows: Split, limit: int | None, seed: int) -> Split:
                  f"{rows.source} ({limit} rows)")
 
 
+def training_rows(cfg) -> Split:
+    """The rows a run with this config trains on: its dataset's train split, sampled by
+    train.max_train_samples."""
+    return subsample(load_split(cfg.dataset, "train"), cfg.train.max_train_samples,
+                     cfg.dataset.split_seed)
+
+
 def _subsample_pairs(rows: Split, limit: int, seed: int) -> Split:
-    pairs = list(dict.fromkeys(rows.pair_ids))
-    chosen = set(random.Random(seed).sample(pairs, max(1, limit // 2)))
+    pairs = [pair for pair in dict.fromkeys(rows.pair_ids) if pair]  # "": a row of no pair
+    chosen = set(random.Random(seed).sample(pairs, min(len(pairs), max(1, limit // 2))))
     keep = [i for i, pair in enumerate(rows.pair_ids) if pair in chosen]
     return Split([rows.texts[i] for i in keep], [rows.labels[i] for i in keep],
                  f"{rows.source} ({len(chosen)} pairs)", [rows.pair_ids[i] for i in keep])
@@ -161,7 +168,7 @@ def read_labelled_file(path: Path, text_col: str, label_col: str, label_names,
     path = Path(path)
     if not path.is_file():
         raise UserError(f"Data file {path} does not exist.")
-    records = list(_records(path))
+    records = list(file_records(path))
     if not records:
         raise UserError(f"{path} holds no rows.")
     first = records[0][1]
@@ -174,13 +181,14 @@ def read_labelled_file(path: Path, text_col: str, label_col: str, label_names,
             )
     texts = [str(r.get(text_col) or "").strip() for _, r in records]
     raw_labels = [r.get(label_col) for _, r in records]
-    pair_ids = [str(r.get(pair_col) or "") for _, r in records] if pair_col else None
+    pair_ids = ([("" if r.get(pair_col) is None else str(r.get(pair_col))) for _, r in records]
+                if pair_col else None)
     rows = Split(texts, _labels(raw_labels, label_names), shown_path(path), pair_ids)
     check_rows(rows, [line for line, _ in records], raw_labels, label_names)
     return rows
 
 
-def _records(path: Path):
+def file_records(path: Path):
     """(line number, dict) per data row."""
     suffix = path.suffix.lower()
     _check_utf8(path)

@@ -137,11 +137,13 @@ def setup(device: str) -> Context:
     return Context(rank, world_size, local_world_size, chosen)
 
 
-def resolve_device(device: str, local_rank: int = 0) -> torch.device:
-    """train.device (auto, cpu or cuda; checked by config.validate) for one process."""
+def resolve_device(device: str, local_rank: int = 0, option: str = "train.device=") -> torch.device:
+    """A device setting (auto, cpu or cuda) for one process; `option` names it in the error."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise UserError(f"{option}{device}: choose auto, cpu or cuda.")
     if device == "cuda" and not torch.cuda.is_available():
-        raise UserError("train.device=cuda but torch sees no CUDA device; "
-                        "use train.device=cpu (or auto).")
+        raise UserError(f"{option}cuda but torch sees no CUDA device; "
+                        f"use {option}cpu (or auto).")
     if device == "cpu" or (device == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     return torch.device("cuda", local_rank % torch.cuda.device_count())

@@ -480,10 +480,20 @@ def finite(value):
     return value
 
 
-def write_json(path: Path, payload: dict) -> None:
+def write_json(path: Path, payload: dict, exclusive: bool = False) -> None:
+    """Written whole or not at all; `exclusive`: never over an existing file (a hard link
+    publishes the finished file and fails on an existing name)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(finite(payload), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    if not exclusive:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise UserError(f"{path} already exists; choose a new file name.") from None
+    finally:
+        tmp.unlink()
 
 
 def write_new_json(folder: Path, stem: str, payload: dict) -> Path:

@@ -8,8 +8,10 @@ from typing import Callable, TypeVar
 
 from afa_cli.runs import Run
 
-# Overrides that never tell variants apart: the seed, where a run went, how many threads it had.
-IGNORED_OVERRIDES = ("seed", "run_dir", "output_dir", "name", "train.num_threads")
+# Overrides that never tell variants apart: the seed, where a run went, how many threads it had,
+# the tracker experiment it joined (a sweep names it after itself).
+IGNORED_OVERRIDES = ("seed", "run_dir", "output_dir", "name", "train.num_threads",
+                     "logger.experiment")
 
 T = TypeVar("T")
 
@@ -30,3 +32,19 @@ def group_by_variant(items: list[T], overrides: Callable[[T], list[str]]) -> dic
         label = " ".join(o for o in overrides(item) if o not in shared) or "(shared settings)"
         groups.setdefault(label, []).append(item)
     return groups
+
+
+def as_values(overrides: list[str]) -> dict[str, str]:
+    """key -> value of overrides such as `afa=off` (a `+` or `~` prefix aside)."""
+    return dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o)
+
+
+def matching_baseline(values: dict[str, str], bases: list[dict[str, str]],
+                      key: str) -> int | None:
+    """The index of the one baseline that agrees with `values` on every key both set, `key`
+    aside: afa=off beside a mask-ratio grid is the baseline of every ratio; in a dataset × afa
+    grid each dataset has its own. None when there is no such baseline, or several."""
+    agreeing = [i for i, base in enumerate(bases)
+                if all(base[k] == values[k] for k in base if k != key and k in values
+                       and base[k] and values[k])]
+    return agreeing[0] if len(agreeing) == 1 else None

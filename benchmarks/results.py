@@ -28,7 +28,9 @@ from afa_cli.runs import Run, RunSummary
 from afa_cli.sweep.plot import draw_metric
 from afa_cli.sweep.state import SweepState
 from afa_cli.sweep.summary import Group
-from afa_cli.commands.suite import compare_variants, read_run_results, variant_stats
+from afa_cli.evaluation.compare import (baseline_pairs, compare_variants, read_run_results,
+                                        variant_stats)
+from afa_cli.evaluation.document import COMPARISON_HEADER, PAIRED_NOTE, comparison_cells
 from afa_cli.variants import group_by_variant, variant_overrides
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,7 +113,7 @@ def section_table(groups: dict[str, list[KeptRun]]) -> list[str]:
 
 def section_suites(runs: list[KeptRun]) -> list[str]:
     """Per suite the runs were evaluated with: each probe's headline number per variant, and
-    every variant's paired difference to afa=off (to the first variant when there is none)."""
+    every variant's paired difference to its afa=off variant."""
     lines = []
     for suite in sorted({name for run in runs for name in run.run.suite_reports()}):
         results = [r for r in (read_run_results(run.run, suite) for run in runs) if r is not None]
@@ -125,21 +127,13 @@ def section_suites(runs: list[KeptRun]) -> list[str]:
             metric = next(r.results[probe].headline_metric for r in results if probe in r.results)
             lines.append(f"| {probe} | {metric} | " + " | ".join(
                 variant_stats(members, probe).format(3) for members in variants.values()) + " |")
-        baseline = "afa=off" if any("afa=off" in label.split() for label in variants) else None
-        comparisons = compare_variants(probes, variants, baseline)
+        pairs = baseline_pairs({label: members[0].variant for label, members in variants.items()},
+                               None)
+        comparisons = compare_variants(probes, variants, pairs)
         if comparisons:
-            lines += ["", f"Paired with {comparisons[0].baseline} over the seeds both have: the "
-                      "mean difference, its bootstrap 95% CI (seeds, and examples within seeds "
-                      "where the probe has per-example predictions) and p (exact McNemar on the "
-                      "pooled predictions for accuracies, else a paired t-test over seeds). A CI "
-                      "that includes 0 is no difference.", "",
-                      "| variant | probe | metric | difference | 95% CI | p | seeds |",
-                      "|---|---|---|---|---|---|---|"]
-            for c in comparisons:
-                p_value = "–" if c.paired.p_value is None else f"{c.paired.p_value:.3g}"
-                lines.append(f"| {c.variant} | {c.probe} | {c.metric} | "
-                             f"{c.paired.difference:+.4f} | [{c.paired.ci_low:+.4f}, "
-                             f"{c.paired.ci_high:+.4f}] | {p_value} | {c.paired.n_seeds} |")
+            lines += ["", PAIRED_NOTE, "", "| " + " | ".join(COMPARISON_HEADER) + " |",
+                      "|" + "---|" * len(COMPARISON_HEADER)]
+            lines += ["| " + " | ".join(comparison_cells(c)) + " |" for c in comparisons]
         lines.append("")
     return lines
 

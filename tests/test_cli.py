@@ -9,10 +9,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import torch
 from omegaconf import OmegaConf
 from typer.testing import CliRunner
 
-from afa_cli.cli import app
+from afa_cli.cli import BATCH_SIZE, app
+from afa_cli.commands.checkpoint import EVAL_BATCH_SIZE
 from afa_cli.runs import Run
 from conftest import ROOT, TINY, needs_data, run_afa
 
@@ -111,3 +113,15 @@ def test_reading_configs_and_run_folders_does_not_load_torch():
              "print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_scoring_options_default_to_the_scoring_batch_and_refuse_a_missing_gpu(tmp_path):
+    assert BATCH_SIZE.default == EVAL_BATCH_SIZE
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: --device cuda is valid here")
+    result = CliRunner().invoke(app, ["eval", str(tmp_path), "--device", "cuda"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("error: --device cuda but torch sees no CUDA device; use "
+                                     "--device cpu (or auto).")
+    result = CliRunner().invoke(app, ["eval", str(tmp_path), "--device", "tpu"])
+    assert result.stderr.strip() == "error: --device tpu: choose auto, cpu or cuda."

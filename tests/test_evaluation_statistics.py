@@ -77,17 +77,26 @@ def test_multinomial_draws_match_resampling_examples():
     assert fast.ci_high == pytest.approx(high, abs=0.006)
 
 
-def test_seed_bootstrap_by_hand():
+def test_seed_comparison_by_hand():
     a = [0.80, 0.82, 0.81, 0.79]
     b = [0.82, 0.85, 0.82, 0.81]        # differences 0.02, 0.03, 0.01, 0.02
-    result = compare_seeds(a, b, seed=0)
+    result = compare_seeds(a, b)
     assert result.difference == pytest.approx(0.02)
-    assert 0.01 <= result.ci_low < 0.02 < result.ci_high <= 0.03 and result.significant
     # paired t: mean 0.02, sample std of the differences 0.00816, t = 0.02 / (0.00816 / 2) = 4.90
-    t = 0.02 / (np.std([0.02, 0.03, 0.01, 0.02], ddof=1) / 2)
-    assert result.p_value == pytest.approx(2 * scipy_stats.t.sf(t, df=3)) and 0.01 < result.p_value < 0.02
-    assert result.b is None and result.n_seeds == 4
-    assert compare_seeds(a, b, seed=0) == result
+    sem = np.std([0.02, 0.03, 0.01, 0.02], ddof=1) / 2
+    assert result.p_value == pytest.approx(2 * scipy_stats.t.sf(0.02 / sem, df=3))
+    assert 0.01 < result.p_value < 0.02
+    half = scipy_stats.t.ppf(0.975, df=3) * sem              # 3.182 × 0.00408 = 0.0130
+    assert (result.ci_low, result.ci_high) == (pytest.approx(0.02 - half), pytest.approx(0.02 + half))
+    assert result.significant and result.b is None and result.n_seeds == 4
+
+
+def test_seed_interval_excludes_zero_about_5_percent_of_the_time_under_the_null():
+    rng = np.random.default_rng(0)
+    for seeds in (3, 5):
+        excluded = [compare_seeds(np.zeros(seeds), rng.normal(size=seeds)).significant
+                    for _ in range(2000)]
+        assert 0.03 <= np.mean(excluded) <= 0.07
 
 
 def test_one_seed_has_no_seed_interval():

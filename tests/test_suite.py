@@ -7,10 +7,13 @@ import pytest
 from typer.testing import CliRunner
 
 from afa_cli.cli import app
-from afa_cli.config import check_trainable, compose_config
+from afa_cli.config import check_trainable, compose_config, compose_for_run
 from afa_cli.data import load_split, subsample
 from afa_cli.errors import UserError
+from afa_cli.evaluation.compare import baseline_pairs
 from afa_cli.evaluation.suites import ProbeKind, load_suite, suite_names
+from afa_cli.runs import Run
+from afa_cli.variants import group_by_variant, variant_overrides
 from conftest import needs_data
 
 
@@ -91,7 +94,8 @@ def test_a_suite_over_two_runs_reports_each_and_compares_the_variants(tiny_runs,
         assert "comprehensiveness_aopc" in " ".join(probes["faithfulness"]["metrics"])
         assert "nltk" in report["skipped"]["synonyms"].lower()  # the rest of the suite ran
     shown = result.stdout
-    assert "paired with the baseline afa=off" in shown and "95% CI" in shown
+    assert "each variant paired with its baseline" in shown and "95% CI" in shown
+    assert "afa=default" in shown and "McNemar" in shown
     # a second evaluation writes beside the first, never over it
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.output
@@ -120,3 +124,47 @@ def test_suite_options_that_cannot_work_are_one_line(tmp_path, args, message):
     result = CliRunner().invoke(app, ["eval", str(tmp_path), *args])
     assert result.exit_code == 2 and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_each_variant_is_paired_with_the_baseline_that_agrees_on_everything_else():
+    variants = {f"dataset={d} afa={a}": [f"dataset={d}", f"afa={a}"]
+                for d in ("sst2", "mr") for a in ("off", "default")}
+    assert baseline_pairs(variants, "afa=off") == [
+        ("dataset=sst2 afa=off", "dataset=sst2 afa=default"),
+        ("dataset=mr afa=off", "dataset=mr afa=default")]
+    assert baseline_pairs(variants, None) == baseline_pairs(variants, "afa=off")  # the default
+    with pytest.raises(UserError, match="--baseline afa=of: no variant has it"):
+        baseline_pairs(variants, "afa=of")
+    # beside a mask-ratio grid, afa=off is every ratio's baseline
+    ratios = {"afa=off": ["afa=off"], "r=0.1": ["afa.mask_ratio=0.1"],
+              "r=0.2": ["afa.mask_ratio=0.2"]}
+    assert baseline_pairs(ratios, "afa=off") == [("afa=off", "r=0.1"), ("afa=off", "r=0.2")]
+
+
+def test_a_suite_that_includes_itself_through_another_is_one_line(tmp_path):
+    (tmp_path / "suite").mkdir()
+    (tmp_path / "suite" / "a.yaml").write_text("include: [b]\n")
+    (tmp_path / "suite" / "b.yaml").write_text("include: [a]\n")
+    with pytest.raises(UserError, match=r"suite a includes itself \(a -> b -> a\)"):
+        load_suite("a", [tmp_path])
+
+
+def test_variants_ignore_the_tracker_experiment_a_sweep_names(tmp_path):
+    runs = []
+    for name, overrides in (("one", ["afa=off", "seed=1", "logger.experiment=sweep_a"]),
+                            ("two", ["afa=off", "seed=2", "logger.experiment=sweep_b"])):
+        run = Run(tmp_path / name)
+        run.path.mkdir()
+        run.write_config(compose_config(overrides), overrides)
+        runs.append(run)
+    assert len(group_by_variant(runs, lambda r: variant_overrides(r, "sst2"))) == 1
+
+
+def test_a_runs_own_dataset_overrides_do_not_reach_another_dataset(tmp_path):
+    run = Run(tmp_path / "run")
+    run.path.mkdir()
+    overrides = ["dataset.path=/somewhere/mine.tsv", "dataset.split_seed=3", "afa=off"]
+    run.write_config(compose_config(overrides), overrides)
+    yelp = compose_for_run(run, [], dataset="yelp")
+    assert yelp.dataset.name == "yelp" and yelp.dataset.path is None
+    assert yelp.dataset.split_seed == 0 and yelp.afa.enabled is False  # the rest stays the run's

@@ -118,6 +118,9 @@ def test_every_job_is_checked_before_anything_runs():
     (["+sweep=nope"], "Unknown sweep 'nope'. Valid choices: ablations, baseline_vs_afa, "
                        "learning_curve, mask_ratio, transfer"),
     (["afa.mask_ratio=interval(0.1,0.3)"], "an interval cannot be enumerated"),
+    (["afa=off,default", "seed=1,2", "--baseline", "afa=of"],
+     "--baseline afa=of: no job has it; the values of afa are default, off"),
+    (["afa=off,default", "seed=1,2", "--baseline", "seed=1"], "give KEY=VALUE with a swept key"),
     (["seed=glob(*)"], "'seed' is not a config group"),
     (["seed=1"], "Nothing to sweep"),
     (["seed=1,2", "--metric", "loss"], "--metric loss: choose one of best_accuracy"),
@@ -461,7 +464,8 @@ def test_baseline_pairs_every_group_with_it_over_shared_seeds(hand_made_sweep):
     t = 0.06 / (0.01 / math.sqrt(3))
     assert float(accuracy["0.1"][5]) == pytest.approx(2 * scipy_stats.t.sf(t, df=2), rel=1e-2)
     low, high = (float(x) for x in accuracy["0.1"][4].strip("[]").split(", "))
-    assert 0.05 <= low <= 0.06 <= high <= 0.07
+    half = scipy_stats.t.ppf(0.975, df=2) * 0.01 / math.sqrt(3)   # Student's t over 3 seeds
+    assert (low, high) == (pytest.approx(0.06 - half, abs=1e-4), pytest.approx(0.06 + half, abs=1e-4))
     # ratio 0.2 finished seeds 1 and 2 only: .70 .74 against .75 .75
     assert accuracy["0.2"][3] == "-0.0300" and accuracy["0.2"][6] == "2"
     assert "## Paired with the baseline afa=off" in (hand_made_sweep / "summary.md").read_text()

@@ -13,6 +13,7 @@ import optuna
 import pytest
 import yaml
 from omegaconf import OmegaConf
+from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 from rich.console import Console
 from typer.testing import CliRunner
@@ -308,3 +309,16 @@ def test_a_stopped_two_objective_search_resumes_its_trial_and_draws_the_pareto_f
     assert (folder / "pareto.png").stat().st_size > 0
     assert {p.name for p in folder.glob("history_*.png")} == {"history_accuracy.png",
                                                               "history_lexicon_mass.png"}
+
+
+def test_a_resumed_seeded_study_does_not_propose_its_first_trials_again(tmp_path):
+    state = TuneState(folder=tmp_path, command="afa tune", preset="p", overrides=[], space={},
+                      objectives=["accuracy"], pruner=None, sampler_seed=7, trials=4)
+    space = {"x": FloatDistribution(0.0, 1.0)}
+    first = create_study(state, ["maximize"])
+    for _ in range(2):
+        trial = first.ask(space)
+        first.tell(trial, trial.params["x"])
+    earlier = [t.params["x"] for t in first.trials]
+    again = load_study(state).ask(space).params["x"]
+    assert again not in earlier

@@ -13,7 +13,8 @@ from afa_cli.config import compose_for_run
 from afa_cli.data import Split, load_split
 from afa_cli.errors import UserError
 from afa_cli.lexicon import frequent_words
-from afa_cli.models import load_checkpoint
+from afa_cli.distributed import resolve_device
+from afa_cli.models import AttendingClassifier, load_checkpoint
 
 EVAL_BATCH_SIZE = 64
 
@@ -33,6 +34,11 @@ class LoadedCheckpoint:
     @property
     def pad_id(self) -> int:
         return self.tokenizer.pad_token_id
+
+    def scoring_net(self) -> AttendingClassifier:
+        """The classifier that scores: the policy layer's attention, the training precision."""
+        return AttendingClassifier(self.model, layer=self.cfg.afa.layer,
+                                   precision=self.cfg.train.precision)
 
     def scored_rows(self, split: str) -> Split:
         """Every row of a split of cfg.dataset, checked against the checkpoint's labels."""
@@ -54,15 +60,17 @@ class LoadedCheckpoint:
 
 
 def load_for_scoring(path: str | Path, overrides: list[str] = (), config_dirs: list[Path] = (),
-                     dataset: str | None = None,
-                     require_trained_head: bool = False) -> LoadedCheckpoint:
+                     dataset: str | None = None, require_trained_head: bool = False,
+                     device: str = "auto") -> LoadedCheckpoint:
     """A run folder (its best checkpoint) or a checkpoint folder, and its config: the run's own,
     or the run's overrides plus these, composed with the run's config folders; `dataset` names
     the dataset to read it with when it is not the run's own. `require_trained_head` refuses
-    a model whose classification head the checkpoint does not hold (it would be random)."""
+    a model whose classification head the checkpoint does not hold (it would be random). The
+    model goes to `device` (auto: the GPU when there is one)."""
+    where = resolve_device(device, option="--device ")
     checkpoint, run = runs.resolve(path)
     cfg = compose_for_run(run, list(overrides), list(config_dirs))
     if dataset is not None and cfg.dataset.name != dataset:
-        cfg = compose_for_run(run, [*overrides, f"dataset={dataset}"], list(config_dirs))
+        cfg = compose_for_run(run, list(overrides), list(config_dirs), dataset=dataset)
     model, tokenizer = load_checkpoint(checkpoint, require_trained_head)
-    return LoadedCheckpoint(checkpoint, run, cfg, model, tokenizer)
+    return LoadedCheckpoint(checkpoint, run, cfg, model.to(where), tokenizer)

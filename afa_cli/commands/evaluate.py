@@ -17,7 +17,6 @@ from afa_cli.data import Split, encode, read_labelled_file, subsample
 from afa_cli.display import WorkProgress
 from afa_cli.errors import UserError
 from afa_cli.metrics.scoring import Predictions, evaluate
-from afa_cli.models import AttendingClassifier
 from afa_cli.paths import check_new_file, shown_path
 
 
@@ -35,6 +34,7 @@ class EvalRequest:
     allow_untrained_head: bool = False
     config_dirs: list[Path] = field(default_factory=list)
     batch_size: int = EVAL_BATCH_SIZE
+    device: str = "auto"                        # auto: the GPU when there is one
 
     def check(self) -> None:
         """Everything that can be refused before a model is loaded."""
@@ -55,7 +55,8 @@ class EvalResult:
 def evaluate_checkpoint(request: EvalRequest, console: Console) -> EvalResult:
     request.check()
     loaded = load_for_scoring(request.path, request.overrides, request.config_dirs,
-                              require_trained_head=not request.allow_untrained_head)
+                              require_trained_head=not request.allow_untrained_head,
+                              device=request.device)
     cfg, label_names = loaded.cfg, loaded.label_names
     if request.data_file is not None:
         rows = read_labelled_file(Path(request.data_file),
@@ -68,7 +69,7 @@ def evaluate_checkpoint(request: EvalRequest, console: Console) -> EvalResult:
     scored = subsample(rows, request.limit, cfg.dataset.split_seed)
     torch.set_num_threads(cfg.train.num_threads)
     data = encode(scored.texts, scored.labels, loaded.tokenizer, cfg.model.max_length, console)
-    net = AttendingClassifier(loaded.model, layer=cfg.afa.layer)
+    net = loaded.scoring_net()
     start = time.perf_counter()
     with WorkProgress(console, "scoring", len(data)) as progress:
         metrics, preds = evaluate(net, data, scored.texts, label_names,
@@ -90,7 +91,7 @@ def _write_report(request: EvalRequest, run: runs.Run | None, checkpoint: str,
                   report: dict) -> Path | None:
     if request.out is not None:
         request.out.parent.mkdir(parents=True, exist_ok=True)
-        runs.write_json(request.out, report)
+        runs.write_json(request.out, report, exclusive=True)  # created since the check: kept
         return request.out
     if run is None:
         return None

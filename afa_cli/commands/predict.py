@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
 from afa_cli.commands.checkpoint import EVAL_BATCH_SIZE, LoadedCheckpoint, load_for_scoring
-from afa_cli.data import FILE_SUFFIXES, _records, encode, utf8_lines
+from afa_cli.data import FILE_SUFFIXES, encode, file_records, utf8_lines
 from afa_cli.display import NoProgress, WorkProgress
 from afa_cli.errors import UserError
 from afa_cli.evaluation.faithfulness import top_words
@@ -40,6 +40,7 @@ class PredictRequest:
     top_words: int | None = None
     allow_untrained_head: bool = False
     batch_size: int = EVAL_BATCH_SIZE
+    device: str = "auto"          # auto: the GPU when there is one
 
     @property
     def reads_lines(self) -> bool:
@@ -78,10 +79,11 @@ def predict_texts(request: PredictRequest, stdin: BinaryIO, stdout: TextIO,
     a progress bar replaces sys.stdout); `console` (stderr) shows progress. Returns the number of
     texts."""
     request.check()
-    loaded = load_for_scoring(request.path, require_trained_head=not request.allow_untrained_head)
+    loaded = load_for_scoring(request.path, require_trained_head=not request.allow_untrained_head,
+                              device=request.device)
     texts, total = _input_texts(request, loaded.cfg.dataset.text_col, stdin)
     torch.set_num_threads(loaded.cfg.train.num_threads)
-    net = AttendingClassifier(loaded.model, layer=loaded.cfg.afa.layer)
+    net = loaded.scoring_net()
     batches = _batches(texts, request.batch_size)
     first = next(batches, None)
     if first is None:
@@ -118,7 +120,7 @@ def _file_texts(path: Path, text_col: str | None, run_text_col: str) -> Iterator
         with path.open("rb") as handle:
             yield from _line_texts(utf8_lines(handle, path))
     else:
-        yield from _column_texts(_records(path), path, text_col, run_text_col)
+        yield from _column_texts(file_records(path), path, text_col, run_text_col)
 
 
 def _line_texts(lines: Iterable[tuple[int, str]]) -> Iterator[str]:

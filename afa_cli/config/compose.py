@@ -66,16 +66,23 @@ def check_trainable(cfg: DictConfig) -> None:
                         f"{cfg.dataset.name} (or afa eval RUN --suite transfer).")
 
 
-def compose_for_run(run: Run | None, overrides: list[str],
-                    config_dirs: Sequence[Path] = ()) -> DictConfig:
+def compose_for_run(run: Run | None, overrides: list[str], config_dirs: Sequence[Path] = (),
+                    dataset: str | None = None) -> DictConfig:
     """The config a run's checkpoint is read with: with no overrides the run's own config.yaml,
     else the run's overrides plus these, composed with the config folders the run was composed
-    with and then config_dirs. `run` None (a checkpoint folder outside a run): these alone."""
+    with and then config_dirs. `run` None (a checkpoint folder outside a run): these alone.
+    `dataset` reads it with another dataset: the run's own dataset overrides (its path, columns,
+    seed of the validation split) are left out, so that they do not change that one."""
+    if dataset is not None:
+        overrides = [*overrides, f"dataset={dataset}"]
     if run is None:
         return compose_config(overrides, config_dirs)
     if not overrides:
         return run.config()
-    return compose_config([*run.overrides(), *overrides], [*run.config_dirs(), *config_dirs])
+    own = run.overrides()
+    if dataset is not None:
+        own = [o for o in own if o.lstrip("+~").split("=", 1)[0].split(".", 1)[0] != "dataset"]
+    return compose_config([*own, *overrides], [*run.config_dirs(), *config_dirs])
 
 
 def _bare_word_hint(word: str, config_dirs: Sequence[Path]) -> str:

@@ -161,6 +161,7 @@ def attack(texts: Sequence[str], labels: Sequence[int], scorer: Scorer,
         if i not in importances:
             records.append(AttackRecord(text, text, int(labels[i]), int(predictions[i]),
                                         int(predictions[i]), Outcome.SKIPPED, 0, len(words), 1))
+            progress.advance()
             continue
         budget = words_at_fraction(len(words), max_edit_fraction)
         if max_edits is not None:

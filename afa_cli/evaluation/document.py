@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from afa_cli.commands.suite import RunResults, SuiteReport, variant_stats
+from afa_cli.evaluation.compare import Comparison, RunResults, SuiteReport, variant_stats
 from afa_cli.evaluation.suites import ProbeKind
 from afa_cli.views.sections import Document, Note, Section, Table
 
@@ -66,25 +66,42 @@ def run_section(run: RunResults) -> Section:
     return Section(str(run.run.path.name), tuple(blocks))
 
 
+COMPARISON_HEADER = ("variant", "baseline", "probe", "metric", "difference", "95% CI", "p",
+                     "seeds")
+PAIRED_NOTE = ("difference = variant − baseline over the seeds both have. Accuracies from "
+               "per-example predictions: CI by bootstrap over seeds and examples within seeds, p "
+               "by an exact McNemar test on the pooled predictions; other metrics: Student's t "
+               "interval and paired t-test over seeds. A CI that includes 0 is no difference.")
+
+
+def comparison_cells(comparison: Comparison) -> tuple[str, ...]:
+    paired = comparison.paired
+    interval = ("–" if math.isnan(paired.ci_low) else
+                f"[{paired.ci_low:+.4f}, {paired.ci_high:+.4f}]")
+    p_value = ("–" if paired.p_value is None or math.isnan(paired.p_value)
+               else f"{paired.p_value:.3g}")
+    return (comparison.variant, comparison.baseline, comparison.probe, comparison.metric,
+            f"{paired.difference:+.4f}", interval, p_value, str(paired.n_seeds))
+
+
 def variants_section(report: SuiteReport) -> Section:
     labels = list(report.variants)
-    rows = [(probe.name, *(variant_stats(report.variants[label], probe.name).format(3)
-                           for label in labels)) for probe in report.suite.probes]
-    blocks = [Table(("probe", *(f"{label} (n={len(report.variants[label])})" for label in labels)),
-                    tuple(rows), title="headline metric, mean ± sample std over runs")]
+    rows = [(probe.name, _headline(report, probe.name),
+             *(variant_stats(report.variants[label], probe.name).format(3) for label in labels))
+            for probe in report.suite.probes]
+    blocks = [Table(("probe", "metric",
+                     *(f"{label} (n={len(report.variants[label])})" for label in labels)),
+                    tuple(rows), title="each probe's headline number, mean ± sample std over runs")]
     if report.comparisons:
-        blocks.append(Table(
-            ("probe", "metric", "variant − baseline", "95% CI", "p", "seeds"),
-            tuple((c.probe, c.metric, f"{c.paired.difference:+.4f}",
-                   f"[{c.paired.ci_low:+.4f}, {c.paired.ci_high:+.4f}]",
-                   "–" if c.paired.p_value is None else f"{c.paired.p_value:.3g}",
-                   str(c.paired.n_seeds)) for c in report.comparisons),
-            title=f"paired with the baseline {report.comparisons[0].baseline}"))
-        blocks.append(Note("CI: bootstrap over seeds (and examples, where per-example "
-                           "predictions exist); p: exact McNemar test on the pooled per-example "
-                           "predictions for accuracies, else a paired t-test over seeds. A CI "
-                           "that includes 0 is no difference."))
+        blocks.append(Table(COMPARISON_HEADER,
+                            tuple(comparison_cells(c) for c in report.comparisons),
+                            title="each variant paired with its baseline"))
+        blocks.append(Note(PAIRED_NOTE))
     return Section("variants", tuple(blocks))
+
+
+def _headline(report: SuiteReport, probe: str) -> str:
+    return next((r.results[probe].headline_metric for r in report.runs if probe in r.results), "–")
 
 
 def suite_document(report: SuiteReport) -> Document:

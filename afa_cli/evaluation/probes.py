@@ -21,7 +21,7 @@ from afa_cli.evaluation.pairs import pair_scores
 from afa_cli.evaluation.suites import Perturbation, ProbeConfig, ProbeKind
 from afa_cli.errors import UserError
 from afa_cli.metrics import registry
-from afa_cli.metrics.scoring import Predictions, evaluate, predict
+from afa_cli.metrics.scoring import evaluate, predict
 from afa_cli.models import AttendingClassifier
 
 # The number a probe is compared by across variants, by kind.
@@ -72,16 +72,17 @@ class ProbeContext:
     """What every probe of one checkpoint shares."""
 
     loaded: LoadedCheckpoint
-    train_ranking: list[str]        # the run's training words by frequency
+    train_ranking: list[str] | None  # the run's training words by frequency (None: not here)
     out_folder: Path                # where a probe's files (attack CSVs) go
     console: object = None          # progress over examples, when given
+    batch_size: int = EVAL_BATCH_SIZE
 
     def progress(self, label: str, total: int) -> WorkProgress | NoProgress:
         return WorkProgress(self.console, label, total) if self.console else NoProgress()
 
     @property
     def net(self) -> AttendingClassifier:
-        return AttendingClassifier(self.loaded.model, layer=self.loaded.cfg.afa.layer)
+        return self.loaded.scoring_net()
 
     def scorer(self, max_length: int):
         """Texts -> class probabilities [N, C], in batches, without the tokeniser's disk cache
@@ -91,7 +92,7 @@ class ProbeContext:
         def score(texts: list[str]) -> np.ndarray:
             data = encode(texts, [0] * len(texts), self.loaded.tokenizer, max_length,
                           cached=False)
-            return predict(net, data, EVAL_BATCH_SIZE, self.loaded.pad_id).probs
+            return predict(net, data, self.batch_size, self.loaded.pad_id).probs
         return score
 
 
@@ -120,7 +121,7 @@ def _predictions(rows: Split, max_length: int, context: ProbeContext, label: str
     truncated = sum(length >= max_length for length in data.lengths())
     with context.progress(label, len(data)) as progress:
         metrics, preds = evaluate(context.net, data, rows.texts, loaded.label_names,
-                                  loaded.frequent_words(rows.texts), EVAL_BATCH_SIZE,
+                                  loaded.frequent_words(rows.texts), context.batch_size,
                                   loaded.pad_id, progress=progress)
     metrics["truncated_rows"] = truncated
     metrics["max_length"] = max_length
@@ -129,8 +130,9 @@ def _predictions(rows: Split, max_length: int, context: ProbeContext, label: str
 
 def _scores(kind: ProbeKind, rows: Split, max_length: int, context: ProbeContext):
     metrics, preds = _predictions(rows, max_length, context, f"scoring {kind.value}")
-    metrics.update(frequency_profile(rows.texts, preds.attention,
-                                     context.train_ranking).as_dict())
+    if context.train_ranking is not None:  # else no bins rather than all words "unseen"
+        metrics.update(frequency_profile(rows.texts, preds.attention,
+                                         context.train_ranking).as_dict())
     if kind == ProbeKind.pairs:
         if rows.pair_ids is None:
             raise UserError(f"a pairs probe needs a dataset with dataset.pair_col set; "

@@ -63,14 +63,17 @@ def suite_names(config_dirs: list[Path] = ()) -> list[str]:
     return sorted(names)
 
 
-def load_suite(name: str, config_dirs: list[Path] = ()) -> Suite:
-    """The suite with its included suites' probes first, each probe name once."""
+def load_suite(name: str, config_dirs: list[Path] = (), including: tuple[str, ...] = ()) -> Suite:
+    """The suite with its included suites' probes first, each probe name once; `including`:
+    the suites whose include lists led here."""
     config = _read(name, config_dirs)
     probes: list[ProbeConfig] = []
     for included in config.include:
-        if included == name:
-            raise UserError(f"suite {name} includes itself; remove it from its include list.")
-        probes += load_suite(included, config_dirs).probes
+        if included in (*including, name):
+            chain = " -> ".join((*including, name, included))
+            raise UserError(f"suite {included} includes itself ({chain}); remove it from an "
+                            "include list.")
+        probes += load_suite(included, config_dirs, (*including, name)).probes
     probes += list(config.probes)
     names = [p.name for p in probes]
     repeated = sorted({n for n in names if names.count(n) > 1})

@@ -87,7 +87,9 @@ def load_inspected(paths: list[Path], dataset: str | None = None) -> list[Inspec
     """Load each run or checkpoint folder; with a dataset name, configure it for that dataset."""
     models = []
     for path in paths:
-        models.append(InspectedModel(**vars(load_for_scoring(path, dataset=dataset))))
+        # on the CPU: rollout and the figures' numbers have not been checked on a GPU
+        models.append(InspectedModel(**vars(load_for_scoring(path, dataset=dataset,
+                                                             device="cpu"))))
     if any(m.label_names != models[0].label_names for m in models):
         raise UserError("The checkpoints predict different labels ("
                         + " vs ".join(", ".join(m.label_names) for m in models)

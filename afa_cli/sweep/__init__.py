@@ -12,7 +12,8 @@ from afa_cli.errors import UserError
 from afa_cli.sweep.executor import SweepInterrupted
 from afa_cli.sweep.launch import resume_sweep, start_sweep
 from afa_cli.metrics.registry import DEFAULT_RUN_METRIC
-from afa_cli.sweep.summary import STD_NOTE, SweepReport, check_metric, summarize
+from afa_cli.sweep.state import SweepState
+from afa_cli.sweep.summary import STD_NOTE, SweepReport, check_baseline, check_metric, summarize
 
 __all__ = ["STD_NOTE", "SweepInterrupted", "SweepReport", "sweep"]
 
@@ -33,8 +34,11 @@ def sweep(overrides: list[str], parallel: int = 1, name: str | None = None,
         if overrides or name or config_dir:
             raise UserError("--resume and --summarize use the sweep's own grid; "
                             "drop the overrides, --name and --config-dir.")
+        if baseline is not None:
+            state = SweepState.read(Path(existing))
+            check_baseline(baseline, state.swept_keys, [job.values for job in state.jobs])
         if resume is not None:
             resume_sweep(Path(resume), parallel, console)
         return summarize(Path(existing), metric, baseline)
-    return summarize(start_sweep(overrides, parallel, name, config_dir, console), metric,
-                     baseline)
+    return summarize(start_sweep(overrides, parallel, name, config_dir, console, baseline),
+                     metric, baseline)

@@ -18,13 +18,15 @@ from afa_cli.sweep.grid import check_jobs, plan_sweep
 from afa_cli.sweep.local import LocalExecutor
 from afa_cli.sweep.runner import can_continue, check_output_dir, stray_log
 from afa_cli.sweep.state import DONE, JobState, Outcome, SweepState
+from afa_cli.sweep.summary import check_baseline
 
 PREVIOUS_ATTEMPTS = "previous_attempts"
 
 
 def start_sweep(args: list[str], parallel: int, name: str | None, config_dir: Path | None,
-                console: Console) -> Path:
-    """Plan and check every job, create the sweep folder, run the jobs; returns the folder."""
+                console: Console, baseline: str | None = None) -> Path:
+    """Plan and check every job (and the baseline its summary pairs with), create the sweep
+    folder, run the jobs; returns the folder."""
     if name is not None and not is_folder_name(name):
         raise UserError(f"--name {name!r}: use {FOLDER_NAME_RULE}.")
     launcher = [a for a in args if is_launcher_override(a)]
@@ -35,6 +37,8 @@ def start_sweep(args: list[str], parallel: int, name: str | None, config_dir: Pa
     if launcher:
         check_launcher(launcher)
     plan = plan_sweep([a for a in args if a not in launcher], config_dir)
+    if baseline is not None:
+        check_baseline(baseline, plan.swept_keys, [job.values for job in plan.jobs])
     output_dir = check_jobs(plan.jobs, config_dir)
     check_output_dir(output_dir)
     sweep_dir = new_timestamped_dir(output_dir / "sweeps", name or plan.preset)

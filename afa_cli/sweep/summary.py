@@ -17,6 +17,7 @@ from afa_cli.metrics.seeds import SeedStats
 from afa_cli.runs import Run
 from afa_cli.sweep.plot import draw_metric
 from afa_cli.sweep.state import DONE, JobState, SweepState
+from afa_cli.variants import matching_baseline
 
 SEED = "seed"
 # Attention quality of the kept model (the best checkpoint), under the metrics' own names.
@@ -135,23 +136,30 @@ def parse_baseline(baseline: str, group_keys: list[str]) -> tuple[str, str]:
     return key, value
 
 
+def check_baseline(baseline: str, swept_keys: list[str], job_values: list[dict[str, str]]) -> None:
+    """A --baseline that names a swept key and a value some job has, before any job runs."""
+    key, value = parse_baseline(baseline, [k for k in swept_keys if k != SEED])
+    if not any(values.get(key) == value for values in job_values):
+        found = sorted({values.get(key, "") for values in job_values} - {""})
+        raise UserError(f"--baseline {key}={value}: no job has it; the values of {key} are "
+                        f"{', '.join(found)}.")
+
+
 def paired_rows(groups: list[Group], group_keys: list[str], key: str,
                 value: str) -> list[list[str]]:
     """For every group but the baseline ones: per compared metric, the mean difference to its
-    baseline group, over the seeds both finished. A group's baseline group has key=value and
-    agrees with it on every other key both set (afa=off beside a mask-ratio grid is the
-    baseline of every ratio; in a dataset × afa grid each dataset has its own); a group with
-    no single such group is left out."""
+    baseline group (variants.matching_baseline), over the seeds both finished; a group with no
+    single baseline group is left out."""
     bases = [g for g in groups if g.values[key] == value]
     if not bases:
         raise UserError(f"--baseline {key}={value}: no group has it; the values of {key} are "
                         f"{', '.join(sorted({g.values[key] for g in groups}))}.")
     rows = []
     for group in groups:
-        matching = [b for b in bases if _agree(b.values, group.values, skip=key)]
-        if group.values[key] == value or len(matching) != 1:
+        index = matching_baseline(group.values, [b.values for b in bases], key)
+        if group.values[key] == value or index is None:
             continue
-        base = matching[0]
+        base = bases[index]
         for metric in COMPARED:
             pairs = _seed_pairs(base, group, metric)
             if not pairs:
@@ -164,10 +172,6 @@ def paired_rows(groups: list[Group], group_keys: list[str], key: str,
                          "–" if paired.p_value is None or math.isnan(paired.p_value)
                          else f"{paired.p_value:.3g}", str(paired.n_seeds)])
     return rows
-
-
-def _agree(a: dict[str, str], b: dict[str, str], skip: str) -> bool:
-    return all(a[k] == b[k] for k in a if k != skip and a[k] and b[k])
 
 
 def _seed_pairs(base: Group, group: Group, metric: str) -> list[tuple[float, float]]:

@@ -15,7 +15,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from afa_cli import distributed
 from afa_cli.afa.config import AFAConfig, MaskWith
 from afa_cli.afa.method import AFA
-from afa_cli.data import encode, load_split, subsample, training_set_warnings
+from afa_cli.data import encode, load_split, subsample, training_rows, training_set_warnings
 from afa_cli.errors import UserError
 from afa_cli.lexicon import frequent_words
 from afa_cli.models import AttendingClassifier, load_checkpoint, load_pretrained
@@ -81,8 +81,7 @@ def build_trainer(cfg: DictConfig, overrides: list[str], config_dirs: list[Path]
         tc.num_threads, distributed.available_cores() // ctx.local_world_size)))
 
     label_names = list(cfg.dataset.label_names)
-    train_rows = subsample(load_split(cfg.dataset, "train"), tc.max_train_samples,
-                           cfg.dataset.split_seed)
+    train_rows = training_rows(cfg)
     val_rows = subsample(load_split(cfg.dataset, "validation"), tc.max_eval_samples,
                          cfg.dataset.split_seed)
     warnings = training_set_warnings(train_rows.labels, label_names, tc.batch_size)

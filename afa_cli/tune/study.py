@@ -39,8 +39,12 @@ def create_study(state: TuneState, directions: list[str]) -> Study:
 
 
 def load_study(state: TuneState) -> Study:
-    return optuna.load_study(study_name=None, storage=storage_url(state.folder),
-                             sampler=sampler(state.sampler_seed), pruner=_pruner(state))
+    study = optuna.load_study(study_name=None, storage=storage_url(state.folder),
+                              pruner=_pruner(state))
+    # A fresh sampler of the first seed would propose the first trials' values again.
+    study.sampler = sampler(None if state.sampler_seed is None
+                            else state.sampler_seed + len(study.trials))
+    return study
 
 
 def sampler(seed: int | None) -> TPESampler:
