@@ -56,7 +56,8 @@ class ProbeResult:
         return {"probe": self.probe, "kind": self.kind, "dataset": self.dataset,
                 "split": self.split, "num_examples": self.num_examples, "metrics": self.metrics,
                 "files": self.files,
-                "correct": None if self.correct is None else "".join("01"[c] for c in self.correct)}
+                "correct": (None if self.correct is None
+                            else "".join("1" if right else "0" for right in self.correct))}
 
     @classmethod
     def from_dict(cls, payload: dict) -> "ProbeResult":
