@@ -19,7 +19,7 @@ from afa_cli.errors import UserError, no_room
 from afa_cli.metrics import registry
 from afa_cli.runs import Run
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Experiment runner for AFA (Adversarial Feedback for Attention).")
 console = Console()
 err_console = Console(stderr=True)

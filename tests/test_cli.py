@@ -125,3 +125,8 @@ def test_scoring_options_default_to_the_scoring_batch_and_refuse_a_missing_gpu(t
                                      "--device cpu (or auto).")
     result = CliRunner().invoke(app, ["eval", str(tmp_path), "--device", "tpu"])
     assert result.stderr.strip() == "error: --device tpu: choose auto, cpu or cuda."
+
+
+def test_shell_completion_is_offered():
+    result = run_afa("--show-completion", "bash")
+    assert "complete_bash" in result.stdout and "COMPREPLY" in result.stdout

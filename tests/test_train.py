@@ -232,6 +232,20 @@ def test_max_steps_trains_that_many_steps_whatever_the_data_size(tmp_path):
 
 
 @pytest.mark.slow
+def test_best_metric_picks_the_best_checkpoint_in_its_direction(tmp_path):
+    run = tmp_path / "run"
+    run_afa("train", *TINY, "train.best_metric=frequent_mass", "train.patience=null",
+            f"run_dir={run}")
+    evaluations = Run(run).events("validation")
+    lowest = min(evaluations, key=lambda e: e.metrics["frequent_mass"])
+    assert json.loads((run / "summary.json").read_text())["best"]["step"] == lowest.step
+    result = run_afa("train", *TINY, "train.best_metric=attn_entropy", f"run_dir={tmp_path / 'x'}",
+                     check=False)
+    assert result.returncode == 2 and "train.best_metric=attn_entropy: choose one of" in result.stderr
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
 def test_two_runs_started_at_once_get_two_folders(tmp_path):
     procs = [subprocess.Popen([sys.executable, "-m", "afa_cli", "train", *TINY,
                                "train.max_train_samples=32", "train.max_eval_samples=16",

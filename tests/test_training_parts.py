@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from afa_cli.distributed import ONE_PROCESS
+from afa_cli.metrics import registry
 from afa_cli.training import validation
 from afa_cli.training.setup import linear_warmup_then_decay
 from afa_cli.training.signals import StopSignals
@@ -60,13 +61,14 @@ def test_validator_keeps_the_best_and_counts_patience(monkeypatch):
     monkeypatch.setattr(validation, "evaluate",
                         lambda *args: ({"accuracy": next(accuracies)}, None))
     progress, saved, calls = Progress(), [], []
-    validator = Validator(None, None, [], [], [], 8, 0, patience=2, progress=progress,
+    validator = Validator(None, None, [], [], [], 8, 0, patience=2,
+                          best_metric=registry.ACCURACY, progress=progress,
                           save_best=lambda: saved.append(progress.step),
                           sink=Recorder(calls, "sink"), ctx=ONE_PROCESS)
     for step in (0, 10, 20, 30):  # step 0 too: evaluating before training is allowed
         progress.step = step
         validator()
-    assert saved == [0, 10] and progress.best_step == 10 and progress.best_accuracy == 0.7
+    assert saved == [0, 10] and progress.best_step == 10 and progress.best_value == 0.7
     assert validator.out_of_patience  # 0.6 and an equal 0.7 are not improvements
     assert calls == [("sink", 0, True), ("sink", 10, True), ("sink", 20, False), ("sink", 30, False)]
     progress.step = 40
@@ -110,3 +112,8 @@ def test_learning_rate_schedule_is_transformers_linear_warmup():
     for warmup, total in ((0, 20), (3, 20), (5, 5)):
         ours = rates(lambda o: linear_warmup_then_decay(o, warmup, total))
         assert ours == rates(lambda o: get_linear_schedule_with_warmup(o, warmup, total))
+
+
+def test_a_lower_is_better_best_metric_keeps_the_lowest_and_nan_never_improves():
+    assert registry.FREQUENT_MASS.improves(0.2, 0.3) and not registry.FREQUENT_MASS.improves(0.4, 0.3)
+    assert registry.ACCURACY.improves(0.5, None) and not registry.ACCURACY.improves(float("nan"), None)

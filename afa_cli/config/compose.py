@@ -17,6 +17,7 @@ from omegaconf.errors import ConfigKeyError, ValidationError
 
 from afa_cli.config.schema import GROUPS, LORA_SCHEMA, invalid_values, register
 from afa_cli.errors import UserError
+from afa_cli.metrics import registry
 from afa_cli.runs import Run
 
 CONF_PACKAGE = "afa_cli.conf"
@@ -60,6 +61,10 @@ def compose_config(overrides: list[str], config_dirs: Sequence[Path] = ()) -> Di
 
 def check_trainable(cfg: DictConfig) -> None:
     """What afa train refuses in a composed config that is valid for evaluation."""
+    chosen = cfg.train.get("best_metric", registry.ACCURACY.key)
+    ranked = [m.key for m in registry.SCORES if m.higher_is_better is not None]
+    if chosen not in ranked:
+        raise UserError(f"train.best_metric={chosen}: choose one of {', '.join(ranked)}.")
     if cfg.dataset.get("eval_only"):
         raise UserError(f"dataset={cfg.dataset.name} is for evaluation only: train on another "
                         f"dataset, then score this one with afa eval RUN dataset="

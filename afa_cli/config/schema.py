@@ -123,7 +123,9 @@ class TrainConfig:
     eval_every: int = setting(500, "evaluate every N optimizer steps (and at each epoch end)",
                               ge=1)
     patience: Optional[int] = setting(5, "stop after this many evaluations without a better "
-                                         "validation accuracy (null = never)", ge=1)
+                                         "best_metric (null = never)", ge=1)
+    best_metric: str = setting("accuracy", "the validation metric that picks checkpoints/best "
+                                           "and counts patience, in its registry direction")
     log_every: int = setting(50, "log the training means every N steps", ge=1)
     save_every: Optional[int] = setting(None, "rewrite checkpoints/last with the whole training "
                                               "state every N steps, so that a hard stop loses at "

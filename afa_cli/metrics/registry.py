@@ -22,6 +22,13 @@ class Metric:
     digits: int = 4
     uniform: str | None = None        # the key of this metric's value under uniform attention
 
+    def improves(self, value: float | None, best: float | None) -> bool:
+        """`value` is better than `best` (None: nothing yet) in this metric's direction; an
+        undefined value never is."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return False
+        return best is None or (value > best if self.higher_is_better else value < best)
+
     def format(self, value: float | None, digits: int | None = None, signed: bool = False) -> str:
         """A value for tables: undefined values (no sentence of two words) read n/a; `signed`
         for a change, which shows its + too."""

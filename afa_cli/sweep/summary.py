@@ -220,7 +220,8 @@ def write_markdown(path: Path, report: SweepReport, with_plot: bool) -> Path:
     lines = [f"# Sweep {report.sweep_dir.name}", "", f"Command: `{report.command}`", "",
              f"{len(report.rows)} jobs, {len(report.rows) - len(report.failed)} done. "
              f"Cells: {STD_NOTE}. Scores on the validation split: best = at the checkpoint with the "
-             "best validation accuracy, final = at the last evaluation; wall_seconds = whole job. "
+             "best validation train.best_metric (default accuracy), final = at the last evaluation; "
+             "wall_seconds = whole job. "
              "One row per job: summary.csv."]
     for title, header, rows in report.tables():
         lines += ["", f"## {title[0].upper()}{title[1:]}", "",

@@ -136,8 +136,9 @@ class Trainer:
         self.save_last()
         if self.ctx.is_main:
             self.run.write_summary(self.summary())
-        self.log.info("finished: best validation accuracy %.4f at step %d",
-                      progress.best_accuracy, progress.best_step)
+        self.log.info("finished: best validation %s %s at step %d",
+                      self.validator.best_metric.key,
+                      self.validator.best_metric.format(progress.best_value), progress.best_step)
         return self.run.path
 
     def summary(self) -> RunSummary:

@@ -18,6 +18,7 @@ from afa_cli.afa.method import AFA
 from afa_cli.data import encode, load_split, subsample, training_rows, training_set_warnings
 from afa_cli.errors import UserError
 from afa_cli.lexicon import frequent_words
+from afa_cli.metrics import registry
 from afa_cli.models import AttendingClassifier, load_checkpoint, load_pretrained
 from afa_cli.runs import BEST, LAST, Run, silent_log
 from afa_cli.training.loop import METRICS_EVENTS, Trainer
@@ -131,7 +132,9 @@ def build_trainer(cfg: DictConfig, overrides: list[str], config_dirs: list[Path]
             run.save_checkpoint(BEST, model, tokenizer)
 
     validator = Validator(net, val_data, val_rows.texts, label_names, frequent, tc.batch_size * 2,
-                          tokenizer.pad_token_id, tc.patience, state.progress, save_best, sinks, ctx)
+                          tokenizer.pad_token_id, tc.patience,
+                          registry.get(tc.get("best_metric", registry.ACCURACY.key)),
+                          state.progress, save_best, sinks, ctx)
     return Trainer(cfg, ctx, run, log, model, tokenizer, net, train_data, state, sinks, validator,
                    MetricsWindow(cfg.afa.collapse_entropy), total_steps)
 

@@ -21,7 +21,7 @@ class Progress:
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0
-    best_accuracy: float = -1.0
+    best_value: float | None = None   # of train.best_metric; None before the first evaluation
     best_step: int = -1
     evals_without_improvement: int = 0
     train_seconds: float = 0.0
@@ -90,7 +90,10 @@ class TrainingState:
                             f"it with as many (torchrun --nproc_per_node {len(random_states)}).")
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.progress.__init__(**state["progress"])
+        saved = dict(state["progress"])
+        if "best_accuracy" in saved:  # checkpoints from before train.best_metric
+            saved["best_value"] = saved.pop("best_accuracy")
+        self.progress.__init__(**saved)
         if self.afa is not None:
             self.afa.load_state_dict(state["afa"])
         self._restore_random_states(random_states[self.ctx.rank])

@@ -1,5 +1,5 @@
-"""The validation schedule's bookkeeping: score the validation split, keep the best checkpoint,
-count evaluations without improvement."""
+"""The validation schedule's bookkeeping: score the validation split, keep the best checkpoint
+(by train.best_metric), count evaluations without improvement."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ class Validator:
     batch_size: int
     pad_id: int
     patience: int | None
+    best_metric: registry.Metric   # train.best_metric: picks checkpoints/best, counts patience
     progress: Progress
     save_best: Callable[[], None]
     sink: MetricSink
@@ -36,10 +37,10 @@ class Validator:
         progress = self.progress
         metrics, _ = evaluate(self.net, self.data, self.texts, self.label_names, self.frequent,
                               self.batch_size, self.pad_id, self.ctx)
-        accuracy = metrics[registry.ACCURACY.key]
-        improved = accuracy > progress.best_accuracy
+        value = metrics[self.best_metric.key]
+        improved = self.best_metric.improves(value, progress.best_value)
         if improved:
-            progress.best_accuracy, progress.best_step = accuracy, progress.step
+            progress.best_value, progress.best_step = value, progress.step
             progress.evals_without_improvement = 0
             self.save_best()
         else:
