@@ -309,8 +309,12 @@ class Run:
                        target / self.OVERRIDES)
         write_json(target / self.SUMMARY, self.summary().to_dict())
         for suite, report in self.suite_reports().items():
+            payload = json.loads(report.read_text(encoding="utf-8"))
+            for key in ("run", "checkpoint"):  # where it was scored, relative as above
+                if payload.get(key) and Path(payload[key]).is_absolute():
+                    payload[key] = os.path.relpath(payload[key], here)
             (target / self.SUITES / suite).mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(report, target / self.SUITES / suite / self.SUITE_REPORT)
+            write_json(target / self.SUITES / suite / self.SUITE_REPORT, payload)
 
     def suite_reports(self) -> dict[str, Path]:
         """The latest report of each suite the run was evaluated with (suites/<suite>[-N]/)."""

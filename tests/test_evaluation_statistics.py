@@ -99,6 +99,12 @@ def test_seed_interval_excludes_zero_about_5_percent_of_the_time_under_the_null(
         assert 0.03 <= np.mean(excluded) <= 0.07
 
 
+def test_identical_differences_have_no_interval_and_no_test():
+    result = compare_seeds([0.80, 0.70, 0.60], [0.81, 0.71, 0.61])
+    assert result.difference == pytest.approx(0.01)
+    assert np.isnan(result.ci_low) and np.isnan(result.p_value) and not result.significant
+
+
 def test_one_seed_has_no_seed_interval():
     result = compare_seeds([0.8], [0.9])
     assert result.difference == pytest.approx(0.1)

@@ -102,4 +102,4 @@ def test_suite_reports_are_kept_and_rendered_with_paired_differences(tmp_path):
     assert "### Suite `transfer`" in text
     assert "| yelp | accuracy | 0.875 ± 0.177 | 0.625 ± 0.177 |" in text  # variants as they come
     row = next(line for line in text.splitlines() if line.startswith("| afa=default | afa=off | yelp"))
-    assert "| +0.2500 |" in row and row.endswith("| 2 |")
+    assert "| +0.2500 |" in row and row.endswith("| McNemar | 2 |")

@@ -67,7 +67,7 @@ def run_section(run: RunResults) -> Section:
 
 
 COMPARISON_HEADER = ("variant", "baseline", "probe", "metric", "difference", "95% CI", "p",
-                     "seeds")
+                     "test", "seeds")
 PAIRED_NOTE = ("difference = variant − baseline over the seeds both have. Accuracies from "
                "per-example predictions: CI by bootstrap over seeds and examples within seeds, p "
                "by an exact McNemar test on the pooled predictions; other metrics: Student's t "
@@ -80,8 +80,9 @@ def comparison_cells(comparison: Comparison) -> tuple[str, ...]:
                 f"[{paired.ci_low:+.4f}, {paired.ci_high:+.4f}]")
     p_value = ("–" if paired.p_value is None or math.isnan(paired.p_value)
                else f"{paired.p_value:.3g}")
+    test = "McNemar" if paired.b is not None else "paired t"  # per example, or per seed
     return (comparison.variant, comparison.baseline, comparison.probe, comparison.metric,
-            f"{paired.difference:+.4f}", interval, p_value, str(paired.n_seeds))
+            f"{paired.difference:+.4f}", interval, p_value, test, str(paired.n_seeds))
 
 
 def variants_section(report: SuiteReport) -> Section:

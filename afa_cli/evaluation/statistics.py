@@ -53,9 +53,10 @@ def compare_seeds(values_a: Sequence[float], values_b: Sequence[float], *,
     # Student's t, not a bootstrap: 3 to 5 seeds give a bootstrap a handful of distinct
     # resamples, and its interval then excludes 0 far more often than 5% of the time.
     mean, sem = float(differences.mean()), float(stats.sem(differences))
-    low, high = stats.t.interval(confidence, len(differences) - 1, loc=mean, scale=sem) \
-        if sem > 0 else (mean, mean)
-    p_value = float(stats.ttest_rel(values_b, values_a).pvalue)  # nan when all differences agree
+    if sem < 1e-12:  # every seed moved by the same amount: no spread to measure, so no test
+        return PairedComparison(mean, np.nan, np.nan, len(differences), np.nan)
+    low, high = stats.t.interval(confidence, len(differences) - 1, loc=mean, scale=sem)
+    p_value = float(stats.ttest_rel(values_b, values_a).pvalue)
     return PairedComparison(mean, float(low), float(high), len(differences), p_value)
 
 
