@@ -11,7 +11,7 @@ import os
 import random
 import sys
 from dataclasses import dataclass
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import torch
@@ -127,10 +127,10 @@ def subsample(rows: Split, limit: int | None, seed: int) -> Split:
                  f"{rows.source} ({limit} rows)")
 
 
-def training_rows(cfg) -> Split:
-    """The rows a run with this config trains on: its dataset's train split, sampled by
-    train.max_train_samples."""
-    return subsample(load_split(cfg.dataset, "train"), cfg.train.max_train_samples,
+def training_rows(cfg, load: Callable[..., Split] | None = None) -> Split:
+    """The rows a run with this config trains on: its dataset's train split (read by `load`,
+    default load_split), sampled by train.max_train_samples."""
+    return subsample((load or load_split)(cfg.dataset, "train"), cfg.train.max_train_samples,
                      cfg.dataset.split_seed)
 
 

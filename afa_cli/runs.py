@@ -485,38 +485,45 @@ def finite(value):
 
 
 def write_json(path: Path, payload: dict, exclusive: bool = False) -> None:
-    """Written whole or not at all; `exclusive`: never over an existing file (a hard link
-    publishes the finished file and fails on an existing name)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(finite(payload), indent=2) + "\n", encoding="utf-8")
+    """Written whole or not at all; `exclusive`: never over an existing file."""
+    tmp = _written_aside(path.parent, path.name, payload)
     if not exclusive:
         os.replace(tmp, path)
         return
     try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise UserError(f"{path} already exists; choose a new file name.") from None
+        if not _published(tmp, path):
+            raise UserError(f"{path} already exists; choose a new file name.")
     finally:
         tmp.unlink()
 
 
 def write_new_json(folder: Path, stem: str, payload: dict) -> Path:
     """folder/<stem>.json, or <stem>-2.json, -3, ... whichever does not exist yet, written whole
-    or not at all. A hard link publishes the finished file and fails on an existing name, so two
-    writers at once get two names."""
-    tmp = folder / f".{stem}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(finite(payload), indent=2) + "\n", encoding="utf-8")
+    or not at all; two writers at once get two names."""
+    tmp = _written_aside(folder, stem, payload)
     try:
         for attempt in range(1, 10_000):
             path = folder / (f"{stem}.json" if attempt == 1 else f"{stem}-{attempt}.json")
-            try:
-                os.link(tmp, path)
+            if _published(tmp, path):
                 return path
-            except FileExistsError:
-                continue
         raise UserError(f"{folder} holds 10,000 reports named {stem}-N.json; move some away.")
     finally:
         tmp.unlink()
+
+
+def _written_aside(folder: Path, name: str, payload: dict) -> Path:
+    tmp = folder / f".{name}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(finite(payload), indent=2) + "\n", encoding="utf-8")
+    return tmp
+
+
+def _published(tmp: Path, path: Path) -> bool:
+    """A hard link publishes the finished file, and fails on an existing name."""
+    try:
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
 
 
 def environment() -> dict:

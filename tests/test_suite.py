@@ -86,6 +86,11 @@ def test_a_suite_over_two_runs_reports_each_and_compares_the_variants(tiny_runs,
         probes = {p["probe"]: p for p in report["probes"]}
         assert set(probes) == {"own", "again", "imdb_cad", "deletion", "faithfulness"}
         assert probes["own"]["metrics"] == probes["again"]["metrics"]   # measured once
+        # each example's correctness, kept for per-example comparisons of kept reports
+        right = probes["own"]["correct"]
+        assert len(right) == 40 and set(right) <= {"0", "1"}
+        assert right.count("1") / 40 == pytest.approx(probes["own"]["metrics"]["accuracy"])
+        assert probes["faithfulness"]["correct"] is None
         assert probes["imdb_cad"]["metrics"]["num_pairs"] == 8
         attack = probes["deletion"]["metrics"]
         assert attack["number_of_successful_attacks"] + attack["number_of_failed_attacks"] + \

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from afa_cli import runs
 from afa_cli.commands.checkpoint import EVAL_BATCH_SIZE, load_for_scoring
 from afa_cli.config import compose_for_run
-from afa_cli.data import load_split, training_rows
+from afa_cli.data import Split, load_split, training_rows
 from afa_cli.errors import UserError
 from afa_cli.evaluation.compare import (RunResults, SuiteReport, baseline_pairs,
                                         compare_variants)
@@ -53,7 +54,8 @@ class PlannedRun:
 
 def run_suite(request: SuiteRequest, console: Console) -> SuiteReport:
     suite = load_suite(request.suite, request.config_dirs)
-    planned = [_plan(path, suite, request) for path in _run_paths(request.paths)]
+    load_rows = _split_reader()
+    planned = [_plan(path, suite, request, load_rows) for path in _run_paths(request.paths)]
     labels = group_by_variant(planned, lambda p: p.variant)
     pairs = baseline_pairs({label: members[0].variant for label, members in labels.items()},
                            request.baseline)
@@ -61,7 +63,7 @@ def run_suite(request: SuiteRequest, console: Console) -> SuiteReport:
     for index, plan in enumerate(planned, start=1):
         console.print(f"run {index}/{len(planned)}: {shown_path(plan.run.path)}",
                       highlight=False)
-        results.append(_evaluate_run(plan, suite, request, console))
+        results.append(_evaluate_run(plan, suite, request, console, load_rows))
     variants = group_by_variant(results, lambda r: r.variant)
     return SuiteReport(suite, results, variants,
                        compare_variants([probe.name for probe in suite.probes], variants, pairs))
@@ -79,7 +81,21 @@ def _run_paths(paths: list[Path]) -> list[Path]:
     return expanded
 
 
-def _plan(path: Path, suite: Suite, request: SuiteRequest) -> PlannedRun:
+def _split_reader() -> Callable[[DictConfig, str], Split]:
+    """load_split, each split of a dataset config read once: every run's plan checks the same
+    splits, and every run's probes and frequency profile read them."""
+    read: dict[tuple[str, str], Split] = {}
+
+    def load_rows(dataset: DictConfig, split: str) -> Split:
+        key = (OmegaConf.to_yaml(dataset), split)
+        if key not in read:
+            read[key] = load_split(dataset, split)
+        return read[key]
+    return load_rows
+
+
+def _plan(path: Path, suite: Suite, request: SuiteRequest,
+          load_rows: Callable[[DictConfig, str], Split]) -> PlannedRun:
     """The run, its config and each probe's dataset config; refused in one line when a probe's
     labels are not the checkpoint's or its data is not there."""
     checkpoint, run = runs.resolve(path)
@@ -98,7 +114,7 @@ def _plan(path: Path, suite: Suite, request: SuiteRequest) -> PlannedRun:
                             f"{', '.join(map(str, dataset.label_names))} but {checkpoint} predicts "
                             f"{', '.join(labels)}; remove the probe or use a matching dataset.")
         try:
-            load_split(dataset, probe.split)
+            load_rows(dataset, probe.split)
         except UserError as err:
             raise UserError(f"probe {probe.name}: {err}") from None
         datasets[probe.name] = dataset
@@ -111,20 +127,22 @@ def _checkpoint_labels(checkpoint: Path) -> list[str]:
     return [str(id2label[key]) for key in sorted(id2label, key=int)]
 
 
-def _train_ranking(cfg: DictConfig) -> list[str] | None:
+def _train_ranking(cfg: DictConfig,
+                   load_rows: Callable[[DictConfig, str], Split]) -> list[str] | None:
     """The run's training words by frequency; None when its training data is not here."""
     try:
-        return frequency_ranking(training_rows(cfg).texts)
+        return frequency_ranking(training_rows(cfg, load_rows).texts)
     except UserError:
         return None
 
 
-def _evaluate_run(plan: PlannedRun, suite: Suite, request: SuiteRequest,
-                  console: Console) -> RunResults:
+def _evaluate_run(plan: PlannedRun, suite: Suite, request: SuiteRequest, console: Console,
+                  load_rows: Callable[[DictConfig, str], Split]) -> RunResults:
     loaded = load_for_scoring(plan.checkpoint, request.overrides, request.config_dirs,
                               require_trained_head=True, device=request.device)
     folder = plan.run.new_suite_folder(suite.name)
-    context = ProbeContext(loaded, _train_ranking(plan.cfg), folder, console, request.batch_size)
+    context = ProbeContext(loaded, _train_ranking(plan.cfg, load_rows), folder, console,
+                           request.batch_size, load_rows)
     report = {"suite": suite.name, "description": suite.description,
               "run": shown_path(plan.run.path), "checkpoint": shown_path(plan.checkpoint),
               "overrides": list(request.overrides), "probes": [], "skipped": {}}

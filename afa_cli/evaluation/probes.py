@@ -4,6 +4,7 @@ examples the model got right)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,6 +78,8 @@ class ProbeContext:
     out_folder: Path                # where a probe's files (attack CSVs) go
     console: object = None          # progress over examples, when given
     batch_size: int = EVAL_BATCH_SIZE
+    # reads a dataset's split; a suite passes one that reads each split once for all its runs
+    load_rows: Callable[[DictConfig, str], Split] = load_split
 
     def progress(self, label: str, total: int) -> WorkProgress | NoProgress:
         return WorkProgress(self.console, label, total) if self.console else NoProgress()
@@ -97,13 +100,8 @@ class ProbeContext:
         return score
 
 
-def probe_rows(probe: ProbeConfig, dataset: DictConfig) -> Split:
-    rows = load_split(dataset, probe.split)
-    return subsample(rows, probe.limit, dataset.split_seed)
-
-
 def run_probe(probe: ProbeConfig, dataset: DictConfig, context: ProbeContext) -> ProbeResult:
-    rows = probe_rows(probe, dataset)
+    rows = subsample(context.load_rows(dataset, probe.split), probe.limit, dataset.split_seed)
     max_length = probe.max_length or context.loaded.cfg.model.max_length
     kind = ProbeKind(probe.kind)
     if kind == ProbeKind.attack:
