@@ -1,5 +1,5 @@
-"""Backbones: where the weights come from (package, GGUF file, folder, hub), loading with eager
-attention (optionally with LoRA adapters), and reading one layer's attention at the query
+"""Backbones: where the weights come from (package, GGUF file, folder, hub), loading them on afa's
+attention kernel (optionally with LoRA adapters), and reading one layer's attention at the query
 position ([CLS] or the last real token)."""
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ import contextlib
 import importlib
 import importlib.metadata
 import importlib.util
-import inspect
 import os
 import shutil
 import warnings
@@ -21,6 +20,7 @@ from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 from afa_cli.afa.method import Forward
+from afa_cli.attention_kernels import AttentionRecorder, ensure_fast_attention
 from afa_cli.data import CACHE_DIR
 from afa_cli.errors import UserError
 
@@ -181,6 +181,7 @@ def load_pretrained(mcfg, label_names: list[str]):
     model = AutoModelForSequenceClassification.from_pretrained(
         location, config=config, attn_implementation="eager")
     _ensure_padding(model, tokenizer)
+    ensure_fast_attention(model)
     lora = mcfg.get("lora") or {}
     if lora.get("r"):
         model = _with_lora(model, lora)
@@ -243,6 +244,7 @@ def load_checkpoint(path: str | Path, require_trained_head: bool = False):
                         "random): train one with afa train, or pass --allow-untrained-head to "
                         "score it anyway.")
     _ensure_padding(model, tokenizer)
+    ensure_fast_attention(model)
     return model, tokenizer
 
 
@@ -293,82 +295,6 @@ def num_layers(model) -> int:
     return model.config.num_hidden_layers
 
 
-# ---------------------------------------------------------------------------------------------
-# Reading one layer's attention without asking the model for every layer's matrix.
-# ---------------------------------------------------------------------------------------------
-
-def _attention_modules(model) -> list[torch.nn.Module]:
-    """The self-attention module of each layer, in order; each returns (output, weights, ...).
-
-    Models built on transformers' output recording name their attention class; older ones
-    (MPNet) do not, and their attention modules are the innermost ones that take
-    `output_attentions`."""
-    recorder = getattr(model, "_can_record_outputs", None) or {}
-    target = recorder.get("attentions")
-    target_class = getattr(target, "target_class", target)
-    if isinstance(target_class, type):
-        modules = [m for m in model.modules() if isinstance(m, target_class)]
-        if modules:
-            return modules
-    asking = {m for m in model.modules() if _takes_output_attentions(m)}
-    innermost = [m for m in model.modules()
-                 if m in asking and not any(c in asking for c in m.modules() if c is not m)]
-    if innermost and len(innermost) == model.config.num_hidden_layers:
-        return innermost
-    raise UserError(
-        f"Cannot locate the attention layers of {type(model).__name__}; afa needs a model whose "
-        "attention modules transformers can record (BERT, MPNet, Llama, ...)."
-    )
-
-
-def _takes_output_attentions(module: torch.nn.Module) -> bool:
-    return "output_attentions" in inspect.signature(module.forward).parameters
-
-
-class AttentionRecorder:
-    """Keeps the attention weights [B, H, T, T] of one layer during the forward passes inside
-    `with recorder:`; the tensor stays in the autograd graph so the policy gradient reaches θ."""
-
-    def __init__(self, model, layer: int):
-        modules = _attention_modules(model)
-        if not -len(modules) <= layer < len(modules):
-            raise UserError(f"afa.layer={layer} is out of range: the model has {len(modules)} layers.")
-        self.module = modules[layer]
-        # Old-style modules return their weights only when asked; ask this one alone.
-        self._asks = _takes_output_attentions(self.module)
-        self.weights: torch.Tensor | None = None
-        self._handles = []
-
-    @staticmethod
-    def _ask(module, args, kwargs):
-        return args, {**kwargs, "output_attentions": True}
-
-    def _hook(self, module, args, output):
-        weights = output[1] if isinstance(output, tuple) and len(output) > 1 else None
-        if weights is None:
-            raise RuntimeError("attention weights are None: load the model with attn_implementation='eager'")
-        self.weights = weights
-
-    def __enter__(self):
-        self.weights = None
-        if self._asks:
-            self._handles.append(self.module.register_forward_pre_hook(self._ask, with_kwargs=True))
-        self._handles.append(self.module.register_forward_hook(self._hook))
-        return self
-
-    def __exit__(self, *exc):
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
-        return False
-
-    def query_rows(self, attention_mask: torch.Tensor, kind: str) -> torch.Tensor:
-        """[B, H, T] attention of the query token to every token, from the last forward pass."""
-        rows = query_positions(attention_mask, kind)
-        batch = torch.arange(attention_mask.shape[0], device=attention_mask.device)
-        return self.weights[batch, :, rows, :]
-
-
 class AttendingClassifier:
     """A sequence classifier that also reports, per forward pass, its pooled state and one
     layer's attention row at the query position: everything AFA and inspection read."""
@@ -385,20 +311,26 @@ class AttendingClassifier:
         self.runner = runner if runner is not None else model
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                 train_mode: bool) -> Forward:
+                 train_mode: bool, read_attention: bool = True) -> Forward:
+        """read_attention=False: a pass whose attention nobody reads (AFA's masked copies)
+        computes no weights in any layer; its token_attention is None."""
         self.model.train(train_mode)
-        input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
+        input_ids = input_ids.to(self.device, non_blocking=True)
+        attention_mask = attention_mask.to(self.device, non_blocking=True)
         if self.query_kind == QUERY_LAST:
             # A decoder's head pools the rightmost token that is not the pad token: padding the
             # positions outside the attention mask makes that the query position, also when
             # afa.mask_with=drop hid the last word.
             input_ids = input_ids.masked_fill(attention_mask == 0, self.model.config.pad_token_id)
-        with self.recorder, torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+        positions = query_positions(attention_mask, self.query_kind)          # [N]
+        reading = self.recorder.reading(positions) if read_attention else contextlib.nullcontext()
+        with reading, torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             out = self.runner(input_ids=input_ids, attention_mask=attention_mask,
-                             output_hidden_states=True)
-        rows = self.recorder.query_rows(attention_mask, self.query_kind)       # [N, H, T]
-        token_attention = rows.mean(dim=1) if self.head is None else rows[:, self.head]
-        positions = query_positions(attention_mask, self.query_kind)
+                              output_hidden_states=True)
+        token_attention = None
+        if read_attention:
+            rows = self.recorder.weights                                       # [N, H, T]
+            token_attention = (rows.mean(dim=1) if self.head is None else rows[:, self.head]).float()
         batch = torch.arange(input_ids.shape[0], device=input_ids.device)
         pooled = out.hidden_states[-1][batch, positions]                       # [N, D]
-        return Forward(out.logits.float(), pooled, token_attention.float())
+        return Forward(out.logits.float(), pooled, token_attention)

@@ -10,6 +10,8 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+import copy
+
 import pytest
 import torch
 from filelock import FileLock
@@ -114,3 +116,14 @@ def pytest_collection_modifyitems(items):
         if "tiny_runs" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+def eager_copy(model):
+    """The same weights on transformers' eager attention, which returns every layer's full
+    weights: the reference afa's attention kernel is checked against."""
+    from transformers import AutoModelForSequenceClassification
+
+    eager = AutoModelForSequenceClassification.from_config(
+        copy.deepcopy(model.config), attn_implementation="eager")
+    eager.load_state_dict(model.state_dict())
+    return eager.train(model.training)

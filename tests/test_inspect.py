@@ -20,7 +20,7 @@ from afa_cli.lexicon import is_lexicon_word, sentiment_lexicon
 from afa_cli.metrics.registry import SCORES, UNIFORM_REFERENCES
 from afa_cli.models import AttendingClassifier, load_checkpoint, load_pretrained
 from afa_cli.views import palette
-from conftest import needs_data, written_report
+from conftest import eager_copy, needs_data, written_report
 
 pytestmark = needs_data
 
@@ -160,7 +160,8 @@ def test_rollout_classifier_reads_every_layer_up_to_the_chosen_one():
         logits, rolled = rollout.logits, rollout.token_attention
         plain = AttendingClassifier(model, layer=1)(ids, mask, False)
         plain_logits, last_layer = plain.logits, plain.token_attention
-        attentions = model(input_ids=ids, attention_mask=mask, output_attentions=True).attentions
+        attentions = eager_copy(model)(input_ids=ids, attention_mask=mask,
+                                       output_attentions=True).attentions
     torch.testing.assert_close(logits, plain_logits)
     torch.testing.assert_close(rolled, attention_rollout(list(attentions))[:, 0])
     assert not torch.allclose(rolled, last_layer, atol=1e-3)

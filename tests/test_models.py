@@ -1,5 +1,5 @@
-"""Backbones: cached model folders, MPNet from its split wheels and its old-style attention,
-query positions and padding."""
+"""Backbones: cached model folders, MPNet from its split wheels, query positions and padding
+(the attention kernel: test_attention_kernels.py)."""
 
 import importlib.metadata
 
@@ -92,40 +92,3 @@ def test_mpnet_loads_from_its_split_wheels(mpnet):
     assert folder.startswith(str(models.CACHE_DIR / "models"))
     assert type(model).__name__ == "MPNetForSequenceClassification"
     assert model.config.num_hidden_layers == 2 and tokenizer.mask_token == "<mask>"
-
-
-@needs_mpnet
-@pytest.mark.parametrize("layer", [0, 1, -1])
-def test_mpnet_attention_is_read_from_the_chosen_layer_alone(mpnet, layer):
-    model, tokenizer = mpnet
-    attention_modules = models._attention_modules(model)
-    assert [type(m).__name__ for m in attention_modules] == ["MPNetSelfAttention"] * 2
-    returned = {}
-
-    def count_outputs(index):
-        def hook(module, args, output):
-            returned[index] = len(output)
-        return hook
-
-    handles = [m.register_forward_hook(count_outputs(i)) for i, m in enumerate(attention_modules)]
-    net = models.AttendingClassifier(model, layer=layer)
-    batch = tokenizer(["a gripping , well acted film", "dull"], padding=True, return_tensors="pt")
-    try:
-        out = net(batch["input_ids"], batch["attention_mask"], False)
-        logits, token_attention = out.logits, out.token_attention
-    finally:
-        for handle in handles:
-            handle.remove()
-    chosen = layer % 2
-    assert returned == {chosen: 2, 1 - chosen: 1}  # weights from the chosen layer only
-    assert token_attention.requires_grad            # the policy gradient reaches the weights
-    with torch.no_grad():
-        full = model(**batch, output_attentions=True)
-    torch.testing.assert_close(token_attention, full.attentions[layer][:, :, 0].mean(dim=1))
-    torch.testing.assert_close(logits, full.logits)
-    assert torch.allclose(token_attention.sum(dim=1), torch.ones(2), atol=1e-5)
-    assert (token_attention[1, batch["attention_mask"][1] == 0] == 0).all()
-    # Outside `with recorder:` nothing is asked for and no hook stays behind.
-    assert not attention_modules[chosen]._forward_pre_hooks
-    with torch.no_grad():
-        assert model(**batch).attentions is None

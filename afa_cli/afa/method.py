@@ -26,8 +26,9 @@ class Forward:
     token_attention: torch.Tensor | None    # [N, T] query row, heads averaged
 
 
-# forward(input_ids [N, T], attention_mask [N, T], train_mode: bool) -> Forward
-ForwardFn = Callable[[torch.Tensor, torch.Tensor, bool], Forward]
+# forward(input_ids [N, T], attention_mask [N, T], train_mode, read_attention) -> Forward;
+# read_attention=False: token_attention is None and no layer computes weights (the fast path)
+ForwardFn = Callable[[torch.Tensor, torch.Tensor, bool, bool], Forward]
 # gather_rows(rows [n, ...]) -> (every process's rows [N, ...], where this process's rows start)
 GatherFn = Callable[[torch.Tensor], tuple[torch.Tensor, int]]
 
@@ -89,12 +90,12 @@ class AFA:
         # x̃ through the target in the same (train) mode as x, without moving the global RNG.
         needs_grad = cfg.masked_ce_weight > 0
         with torch.random.fork_rng(devices=[]), torch.set_grad_enabled(needs_grad):
-            masked = forward(masked_ids, masked_att, True)
+            masked = forward(masked_ids, masked_att, True, False)
         reward_original, reward_masked = original, masked
         if cfg.reward_pass == RewardPass.eval:
             with torch.no_grad():
                 both = forward(torch.cat([batch["input_ids"], masked_ids]),
-                               torch.cat([batch["attention_mask"], masked_att]), False)
+                               torch.cat([batch["attention_mask"], masked_att]), False, False)
             n = batch["input_ids"].shape[0]
             reward_original = Forward(both.logits[:n], both.pooled[:n], None)
             reward_masked = Forward(both.logits[n:], both.pooled[n:], None)

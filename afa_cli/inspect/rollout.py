@@ -8,7 +8,8 @@ from contextlib import ExitStack
 import torch
 
 from afa_cli.afa.method import Forward
-from afa_cli.models import AttendingClassifier, AttentionRecorder, query_positions
+from afa_cli.attention_kernels import ALL_ROWS, AttentionRecorder
+from afa_cli.models import AttendingClassifier, query_positions
 
 
 def attention_rollout(attentions: list[torch.Tensor]) -> torch.Tensor:
@@ -32,16 +33,15 @@ class RolloutClassifier:
     def __init__(self, model, layer: int):
         self.model = model
         self.net = AttendingClassifier(model, layer=layer)
-        self.earlier = [AttentionRecorder(model, earlier) for earlier in range(layer)]
+        self.recorders = [AttentionRecorder(model, each) for each in range(layer + 1)]
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                  train_mode: bool) -> Forward:
         with ExitStack() as stack:
-            for recorder in self.earlier:
-                stack.enter_context(recorder)
-            out = self.net(input_ids, attention_mask, train_mode)
-        layers = [recorder.weights for recorder in self.earlier] + [self.net.recorder.weights]
-        rollout = attention_rollout(layers)                                    # [N, T, T]
+            for recorder in self.recorders:
+                stack.enter_context(recorder.reading(ALL_ROWS))
+            out = self.net(input_ids, attention_mask, train_mode, read_attention=False)
+        rollout = attention_rollout([recorder.weights for recorder in self.recorders])  # [N, T, T]
         positions = query_positions(attention_mask, self.net.query_kind)
         batch = torch.arange(input_ids.shape[0], device=input_ids.device)
         return Forward(out.logits, out.pooled, rollout[batch, positions].float())
