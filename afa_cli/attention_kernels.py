@@ -5,6 +5,8 @@ when that is all it needs.
 
 Models built on transformers' attention interface get this as attn_implementation="afa"; MPNet,
 whose self-attention computes its scores inline, gets the same kernel through `ensure_fast_attention`.
+Training on the CPU under attention dropout, where SDPA would run unfused anyway, the kernel
+computes the weights itself and drops them out with afa's faster dropout (fast_dropout.py).
 The weights asked for are the softmax before attention dropout: the distribution a_θ(x), not one
 dropped-out sample of it (identical in eval mode, where dropout is off)."""
 
@@ -21,6 +23,7 @@ from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_f
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from afa_cli.errors import UserError
+from afa_cli.fast_dropout import uniform_dropout
 
 IMPLEMENTATION = "afa"
 # On an attention module while its weights are asked for: a [B] tensor of query positions (their
@@ -60,14 +63,23 @@ def attention_weights(query: torch.Tensor, key: torch.Tensor, mask: torch.Tensor
 def afa_attention_forward(module: nn.Module, query: torch.Tensor, key: torch.Tensor,
                           value: torch.Tensor, attention_mask: torch.Tensor | None,
                           dropout: float = 0.0, scaling: float | None = None, **kwargs):
-    """transformers' attention-interface signature: SDPA's output, plus the weights asked for."""
-    output, _ = sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
-                                       scaling=scaling, **kwargs)
+    """transformers' attention-interface signature: (output [B, T, H, d], the weights asked for
+    or None)."""
     reading = getattr(module, READING, None)
-    if reading is None:
-        return output, None
     scaling = scaling if scaling is not None else query.shape[-1] ** -0.5
     causal = bool(kwargs.get("is_causal", getattr(module, "is_causal", False)))
+    if dropout > 0 and query.device.type == "cpu":
+        # SDPA's CPU kernels take their math path under dropout, with torch's slower dropout.
+        weights = attention_weights(query, key, attention_mask, scaling, ALL_ROWS, causal)
+        value = repeat_kv(value, query.shape[1] // value.shape[1])
+        output = torch.matmul(uniform_dropout(weights, dropout, True), value).transpose(1, 2)
+        if isinstance(reading, torch.Tensor):
+            weights = weights[torch.arange(query.shape[0], device=query.device), :, reading]
+        return output.contiguous(), None if reading is None else weights
+    output, _ = sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
+                                       scaling=scaling, **kwargs)
+    if reading is None:
+        return output, None
     return output, attention_weights(query, key, attention_mask, scaling, reading, causal)
 
 
@@ -78,7 +90,7 @@ AttentionMaskInterface.register(IMPLEMENTATION, sdpa_mask)
 def _mpnet_self_attention_forward(self, hidden_states, attention_mask=None, position_bias=None,
                                   output_attentions=False, **kwargs):
     """MPNetSelfAttention.forward on the afa kernel: its relative position bias joins the padding
-    mask as SDPA's additive mask."""
+    mask as the additive mask."""
     hidden_shape = (*hidden_states.shape[:-1], -1, self.attention_head_size)
     q = self.q(hidden_states).view(hidden_shape).transpose(1, 2)        # [B, H, T, d]
     k = self.k(hidden_states).view(hidden_shape).transpose(1, 2)
@@ -86,16 +98,13 @@ def _mpnet_self_attention_forward(self, hidden_states, attention_mask=None, posi
     bias = position_bias
     if attention_mask is not None:
         bias = attention_mask if bias is None else bias + attention_mask  # [B, H, T, T] additive
-    context = nn.functional.scaled_dot_product_attention(
-        q, k, v, attn_mask=None if bias is None else bias.to(q.dtype),
-        dropout_p=self.dropout.p if self.training else 0.0)
-    context = context.transpose(1, 2).reshape(*hidden_states.shape[:-1], self.all_head_size)
-    output = self.o(context)
-    reading = getattr(self, READING, None)
-    if reading is None:
+    context, weights = afa_attention_forward(
+        self, q, k, v, None if bias is None else bias.to(q.dtype),
+        dropout=self.dropout.p if self.training else 0.0,
+        scaling=1 / math.sqrt(self.attention_head_size))
+    output = self.o(context.reshape(*hidden_states.shape[:-1], self.all_head_size))
+    if weights is None:
         return (output, None) if output_attentions else (output,)
-    weights = attention_weights(q, k, None if bias is None else bias.to(q.dtype),
-                                1 / math.sqrt(self.attention_head_size), reading, causal=False)
     return output, weights
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
@@ -23,6 +24,7 @@ from afa_cli.afa.method import Forward
 from afa_cli.attention_kernels import AttentionRecorder, ensure_fast_attention
 from afa_cli.data import CACHE_DIR
 from afa_cli.errors import UserError
+from afa_cli.fast_dropout import use_uniform_dropout
 
 QUERY_FIRST, QUERY_LAST = "first", "last"
 ADAPTER_CONFIG = "adapter_config.json"  # a checkpoint holding a LoRA adapter, not a whole model
@@ -182,6 +184,7 @@ def load_pretrained(mcfg, label_names: list[str]):
         location, config=config, attn_implementation="eager")
     _ensure_padding(model, tokenizer)
     ensure_fast_attention(model)
+    use_uniform_dropout(model)
     lora = mcfg.get("lora") or {}
     if lora.get("r"):
         model = _with_lora(model, lora)
@@ -245,6 +248,7 @@ def load_checkpoint(path: str | Path, require_trained_head: bool = False):
                         "score it anyway.")
     _ensure_padding(model, tokenizer)
     ensure_fast_attention(model)
+    use_uniform_dropout(model)
     return model, tokenizer
 
 
@@ -300,7 +304,7 @@ class AttendingClassifier:
     layer's attention row at the query position: everything AFA and inspection read."""
 
     def __init__(self, model, layer: int = -1, head: int | None = None, precision: str = "fp32",
-                 runner: torch.nn.Module | None = None):
+                 runner: torch.nn.Module | None = None, pad_to_multiple_of: int = 1):
         self.model = model
         self.recorder = AttentionRecorder(model, layer)
         self.head = head
@@ -309,12 +313,18 @@ class AttendingClassifier:
         self.device = next(model.parameters()).device
         # What the forward passes go through: the model, or its DistributedDataParallel wrapper.
         self.runner = runner if runner is not None else model
+        # A compiled runner recompiles for every new length; padded lengths take a few values.
+        self.pad_to_multiple_of = pad_to_multiple_of
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                  train_mode: bool, read_attention: bool = True) -> Forward:
         """read_attention=False: a pass whose attention nobody reads (AFA's masked copies)
         computes no weights in any layer; its token_attention is None."""
         self.model.train(train_mode)
+        length = input_ids.shape[1]
+        extra = -length % self.pad_to_multiple_of
+        input_ids = F.pad(input_ids, (0, extra), value=self.model.config.pad_token_id)
+        attention_mask = F.pad(attention_mask, (0, extra), value=0)
         input_ids = input_ids.to(self.device, non_blocking=True)
         attention_mask = attention_mask.to(self.device, non_blocking=True)
         if self.query_kind == QUERY_LAST:
@@ -330,7 +340,8 @@ class AttendingClassifier:
         token_attention = None
         if read_attention:
             rows = self.recorder.weights                                       # [N, H, T]
-            token_attention = (rows.mean(dim=1) if self.head is None else rows[:, self.head]).float()
+            token_attention = (rows.mean(dim=1) if self.head is None else rows[:, self.head])
+            token_attention = token_attention[:, :length].float()                # [N, T]
         batch = torch.arange(input_ids.shape[0], device=input_ids.device)
         pooled = out.hidden_states[-1][batch, positions]                       # [N, D]
         return Forward(out.logits.float(), pooled, token_attention)

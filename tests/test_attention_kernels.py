@@ -121,3 +121,45 @@ def test_checkpoints_load_in_plain_transformers(backbone, tmp_path):
     model.save_pretrained(tmp_path)
     assert "afa" not in json.loads((tmp_path / "config.json").read_text()).values()
     assert AutoModelForSequenceClassification.from_pretrained(tmp_path) is not None
+
+
+def test_training_under_dropout_on_the_cpu_drops_out_like_sdpa(backbone):
+    """The CPU path under attention dropout (weights computed, then afa's dropout) gives SDPA's
+    output when nothing is dropped, and its policy rows are the softmax before dropout."""
+    model, _, tokenizer = backbone
+    module = attention_kernels.attention_modules(model)[0]
+    torch.manual_seed(0)
+    groups = getattr(module, "num_key_value_groups", 1)  # a decoder's keys may serve several heads
+    query = torch.randn(3, 2 * groups, 6, 8)
+    key, value = torch.randn(3, 2, 6, 8), torch.randn(3, 2, 6, 8)
+    mask = torch.ones(3, 1, 6, 6, dtype=torch.bool)
+    mask[1, ..., 4:] = False
+    positions = torch.tensor([0, 3, 5])
+    setattr(module, attention_kernels.READING, positions)
+    try:
+        exact, rows = attention_kernels.afa_attention_forward(module, query, key, value, mask)
+        torch.manual_seed(1)  # a draw that drops nothing at this p
+        dropped, dropped_rows = attention_kernels.afa_attention_forward(
+            module, query, key, value, mask, dropout=1e-7)
+    finally:
+        delattr(module, attention_kernels.READING)
+    torch.testing.assert_close(dropped, exact)
+    torch.testing.assert_close(dropped_rows, rows)
+    assert rows.shape == (3, 2 * groups, 6) and (rows[1, :, 4:] == 0).all()
+
+
+def test_uniform_dropout_keeps_each_unit_with_probability_one_minus_p():
+    from afa_cli.fast_dropout import UniformDropout, use_uniform_dropout
+
+    layer = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.25))
+    use_uniform_dropout(layer)
+    dropout = layer[1]
+    assert isinstance(dropout, UniformDropout) and dropout.p == 0.25
+    x = torch.ones(200_000, requires_grad=True)
+    out = dropout.train()(x)
+    kept = out != 0
+    assert abs(kept.float().mean().item() - 0.75) < 0.005
+    assert torch.allclose(out[kept], torch.full_like(out[kept], 1 / 0.75))
+    out.sum().backward()
+    assert torch.equal(x.grad, out.detach())  # the gradient flows through the kept units alone
+    assert torch.equal(dropout.eval()(x), x)

@@ -136,6 +136,13 @@ class TrainConfig:
                                          "many length-sorted examples")
     precision: Precision = setting(Precision.fp32, "bf16 autocast or the fp32 reference")
     device: Device = setting(Device.auto, "where training runs")
+    compile: bool = setting(False, "run the model through torch.compile (on CUDA with CUDA "
+                                   "graphs, mode=reduce-overhead); slower on a 2-core CPU, see "
+                                   "docs/bench.md")
+    pad_to_multiple_of: Optional[int] = setting(None, "pad every batch up to a multiple of this "
+                                                      "many tokens, so that compiled shapes "
+                                                      "repeat (null: 16 under train.compile, "
+                                                      "else none)", ge=1)
 
 
 class WandbMode(StrEnum):

@@ -28,6 +28,17 @@ from afa_cli.training.validation import Validator
 from afa_cli.training.window import MetricsWindow
 
 
+COMPILED_PAD_MULTIPLE = 16
+
+
+def compiled(runner: torch.nn.Module, compile_model: bool, device: torch.device) -> torch.nn.Module:
+    """train.compile: the forward passes through torch.compile; on CUDA with CUDA graphs, which
+    replay a step's kernels without launching each from the host."""
+    if not compile_model:
+        return runner
+    return torch.compile(runner, mode="reduce-overhead" if device.type == "cuda" else None)
+
+
 def afa_config(cfg: DictConfig) -> AFAConfig:
     return AFAConfig(**{f.name: cfg.afa[f.name] for f in fields(AFAConfig)})
 
@@ -101,7 +112,9 @@ def build_trainer(cfg: DictConfig, overrides: list[str], config_dirs: list[Path]
                       console, "tokenising validation")
     frequent = frequent_words(train_rows.texts)
     net = AttendingClassifier(model, layer=cfg.afa.layer, precision=tc.precision,
-                              runner=ctx.wrap(model))
+                              runner=compiled(ctx.wrap(model), tc.get("compile", False), device),
+                              pad_to_multiple_of=tc.get("pad_to_multiple_of")
+                              or (COMPILED_PAD_MULTIPLE if tc.get("compile") else 1))
 
     # train.batch_size is the global batch: each of the world_size processes takes a share.
     # train.max_steps fixes the steps whatever the training set's size (epochs repeat).
