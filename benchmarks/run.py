@@ -27,7 +27,7 @@ import torch
 from rich.console import Console
 
 from afa_cli.metrics.registry import ACCURACY
-from afa_cli.runs import VALIDATION, Run
+from afa_cli.runs import Run
 
 ROOT = Path(__file__).resolve().parent.parent
 CUDA = torch.cuda.is_available()
@@ -105,8 +105,10 @@ def measure(name: str, variant: Variant, work: Path) -> dict:
     _, wall, train_rss = run_measured([*launcher, "-m", "afa_cli", "train", *COMMON, *variant.args,
                                        f"run_dir={run_dir}"])
     summary = Run(run_dir).summary()
-    _, _, eval_rss = run_measured([sys.executable, "-m", "afa_cli", "eval", str(run_dir)])
-    report = json.loads(Run(run_dir).eval_report_path("sst2", VALIDATION).read_text())
+    stdout, _, eval_rss = run_measured([sys.executable, "-m", "afa_cli", "eval", str(run_dir)])
+    written, = [line.removeprefix("written: ") for line in stdout.splitlines()
+                if line.startswith("written: ")]
+    report = json.loads(Path(written).read_text())
     return {
         "train_examples_per_s": summary.train_examples_per_s,
         "train_seconds": summary.train_seconds,
