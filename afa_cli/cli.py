@@ -378,6 +378,8 @@ def inspect_attention_command(
     html: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML page."),
     png: Optional[Path] = typer.Option(None, "--png", help="Write a PNG figure."),
     json_file: Optional[Path] = typer.Option(None, "--json", help="Write the numbers as JSON."),
+    device: str = DEVICE,
+    batch_size: int = BATCH_SIZE,
 ) -> None:
     """Show where a model looks, per sentence or over a dataset split, beside a second model."""
     try:
@@ -387,7 +389,8 @@ def inspect_attention_command(
 
         report, written = inspect_attention(InspectRequest(
             checkpoint, compare, list(sentences or []), file, dataset, split,
-            AttentionSpec(method, layer, head), all_layers, top_k, examples, html, png, json_file))
+            AttentionSpec(method, layer, head), all_layers, top_k, examples, html, png, json_file,
+            device, batch_size))
     except UserError as err:
         _fail(str(err))
     for warning in report.warnings:

@@ -370,3 +370,11 @@ def test_existing_output_is_refused_and_kept(tiny_runs, tmp_path):
     assert "already exists" in line
     assert kept.read_text(encoding="utf-8") == "keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["page.html"]
+
+
+def test_batch_size_and_device_change_no_number(tiny_runs, tmp_path):
+    one_at_a_time = inspect_json(tmp_path, *SENTENCES, "--checkpoint", tiny_runs["off"],
+                                 "--device", "cpu", "--batch-size", "1")
+    together = inspect_json(tmp_path, *SENTENCES, "--checkpoint", tiny_runs["off"])
+    for a, b in zip(one_at_a_time["sentences"], together["sentences"], strict=True):
+        assert a["readings"][0]["weights"] == pytest.approx(b["readings"][0]["weights"], abs=1e-5)

@@ -33,7 +33,8 @@ def test_window_means_ignore_undefined_steps_and_warn_on_collapse():
     assert math.isnan(window_mean([math.nan]))
     window = MetricsWindow(collapse_entropy=0.2)
     window.add({"loss": 1.0, "attn_entropy": 0.1, "loss_pg": math.nan}, 16)
-    window.add({"loss": 0.5, "attn_entropy": 0.2, "loss_pg": 2.0}, 16)
+    # a step's statistics may stay on the device as 0-dim tensors until the window closes
+    window.add({"loss": torch.tensor(0.5), "attn_entropy": 0.2, "loss_pg": torch.tensor(2.0)}, 16)
     means, warning = window.close(ONE_PROCESS)
     assert means["loss"] == 0.75 and means["loss_pg"] == 2.0 and means["examples_per_s"] > 0
     assert warning.startswith("attention collapsing: normalised entropy 0.150 < 0.2")
@@ -117,3 +118,14 @@ def test_learning_rate_schedule_is_transformers_linear_warmup():
 def test_a_lower_is_better_best_metric_keeps_the_lowest_and_nan_never_improves():
     assert registry.FREQUENT_MASS.improves(0.2, 0.3) and not registry.FREQUENT_MASS.improves(0.4, 0.3)
     assert registry.ACCURACY.improves(0.5, None) and not registry.ACCURACY.improves(float("nan"), None)
+
+
+def test_a_batch_on_its_device_keeps_its_word_width_on_the_host():
+    from afa_cli.data import Encoded, collate
+    from afa_cli.training.loop import on_device
+
+    data = Encoded([[101, 7, 8, 102], [101, 9, 102]], [[-1, 0, 1, -1], [-1, 0, -1]], [1, 0])
+    host = collate(data, [0, 1], pad_id=0)
+    batch = on_device(host, torch.device("cpu"))
+    assert batch["word_slots"] == 2 and isinstance(batch["word_slots"], int)
+    assert all(torch.equal(batch[k], host[k]) for k in host)

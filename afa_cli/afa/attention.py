@@ -5,14 +5,17 @@ from __future__ import annotations
 import torch
 
 
-def word_attention(token_attention: torch.Tensor, word_ids: torch.Tensor) -> torch.Tensor:
+def word_attention(token_attention: torch.Tensor, word_ids: torch.Tensor,
+                   num_word_slots: int | None = None) -> torch.Tensor:
     """Sum sub-word pieces per word and renormalise.
 
     token_attention: [B, T] attention of the query token (heads already reduced)
     word_ids:        [B, T] word index of each token, -1 on special tokens and padding
+    num_word_slots:  W when the caller knows it (reading it from a GPU tensor waits for the GPU)
     returns          [B, W] a_θ, W = most words in the batch; zero beyond each sentence's words
     """
-    num_word_slots = int(word_ids.max().item()) + 1
+    if num_word_slots is None:
+        num_word_slots = int(word_ids.max().item()) + 1
     on_word = (word_ids >= 0).to(token_attention.dtype)
     per_word = torch.zeros(word_ids.shape[0], max(num_word_slots, 1),
                            dtype=token_attention.dtype, device=token_attention.device)

@@ -74,12 +74,14 @@ class AFA:
                 and step >= self.cfg.warmup_steps)
 
     def target_loss(self, forward: ForwardFn, batch: dict, original: Forward,
-                    step: int) -> tuple[torch.Tensor | None, dict[str, float]]:
+                    step: int) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
         """The method's terms of the target loss, λ·L_pg − β·H(a) + γ·CE(f(x̃), y), or None
-        when they are all off; also remembers the features D trains on in `update_discriminator`."""
+        when they are all off; also remembers the features D trains on in `update_discriminator`.
+        The statistics stay on the device (0-dim tensors): reading them would wait for it."""
         cfg = self.cfg
         num_words = batch["num_words"]                                    # [B]
-        attention = word_attention(original.token_attention.float(), batch["word_ids"])  # [B, W]
+        attention = word_attention(original.token_attention.float(), batch["word_ids"],
+                                   batch.get("word_slots"))               # [B, W]
         q = masking.mask_policy(attention, num_words, cfg.policy)         # [B, W]
         k = masking.num_to_mask(num_words, cfg.mask_ratio)                # [B]
         masks = masking.sample_masks(q.detach(), k, cfg.num_masks, self.generator)  # [B, M, W]
@@ -100,12 +102,12 @@ class AFA:
             reward_original = Forward(both.logits[:n], both.pooled[:n], None)
             reward_masked = Forward(both.logits[n:], both.pooled[n:], None)
 
-        stats: dict[str, float] = {}
+        stats: dict[str, torch.Tensor] = {}
         rewards = self._rewards(reward_original, reward_masked, masks.shape[0], stats)  # [B, M]
         valid = word_mask(num_words, attention.shape[1])
         mask_entropy = entropy(q.detach() * valid)
         stats.update(self._attention_stats(attention.detach(), num_words))
-        stats["mask_entropy"] = mask_entropy.mean().item()
+        stats["mask_entropy"] = mask_entropy.mean()
 
         terms = []
         if self.policy_active(step):
@@ -118,17 +120,17 @@ class AFA:
             terms.append(cfg.pg_weight * loss_pg)
             if cfg.entropy_weight > 0:
                 terms.append(-cfg.entropy_weight * entropy(attention).mean())
-            stats.update(loss_pg=loss_pg.item(), adv_std=every_advantage.std(correction=0).item())
+            stats.update(loss_pg=loss_pg.detach(), adv_std=every_advantage.std(correction=0))
         if needs_grad:
             labels = batch["labels"].repeat_interleave(cfg.num_masks)
             loss_masked = F.cross_entropy(masked.logits.float(), labels)
             terms.append(cfg.masked_ce_weight * loss_masked)
-            stats["loss_masked_ce"] = loss_masked.item()
-        stats["reward_mean"] = rewards.mean().item()
+            stats["loss_masked_ce"] = loss_masked.detach()
+        stats["reward_mean"] = rewards.mean()
         return (sum(terms) if terms else None), stats
 
     def _rewards(self, original: Forward, masked: Forward, batch: int,
-                 stats: dict[str, float]) -> torch.Tensor:
+                 stats: dict[str, torch.Tensor]) -> torch.Tensor:
         cfg = self.cfg
         match cfg.reward:
             case Reward.discriminator:
@@ -149,16 +151,15 @@ class AFA:
         return reward.float().to(self.device).reshape(batch, cfg.num_masks)
 
     @staticmethod
-    def _attention_stats(attention: torch.Tensor, num_words: torch.Tensor) -> dict[str, float]:
-        norm_entropy = normalized_entropy(attention, num_words)
-        multi_word = num_words > 1
+    def _attention_stats(attention: torch.Tensor, num_words: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Over the texts of more than one word (NaN when there is none)."""
+        top1 = attention.max(dim=1).values
         return {
-            "attn_entropy": norm_entropy[multi_word].mean().item() if multi_word.any() else float("nan"),
-            "attn_top1": attention.max(dim=1).values[multi_word].mean().item()
-            if multi_word.any() else float("nan"),
+            "attn_entropy": normalized_entropy(attention, num_words).nanmean(),
+            "attn_top1": torch.where(num_words > 1, top1, torch.full_like(top1, float("nan"))).nanmean(),
         }
 
-    def update_discriminator(self) -> dict[str, float]:
+    def update_discriminator(self) -> dict[str, torch.Tensor]:
         """Step φ `d_steps` times on the features of the last `target_loss` call."""
         if self.discriminator is None or self._d_features is None:
             return {}
@@ -172,9 +173,9 @@ class AFA:
             loss.backward()
             self.d_optimizer.step()
         return {
-            "loss_d": loss.item(),
-            "d_acc_original": (logits_original > 0).float().mean().item(),
-            "d_acc_masked": (logits_masked <= 0).float().mean().item(),
+            "loss_d": loss.detach(),
+            "d_acc_original": (logits_original > 0).float().mean(),
+            "d_acc_masked": (logits_masked <= 0).float().mean(),
         }
 
     def state_dict(self) -> dict:

@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.console import RenderableType
 
 from afa_cli import runs
+from afa_cli.commands.checkpoint import EVAL_BATCH_SIZE
 from afa_cli.errors import UserError
 from afa_cli.inspect.corpus import inspect_dataset
 from afa_cli.inspect.document import report_document
@@ -37,6 +38,8 @@ class InspectRequest:
     html: Path | None = None
     png: Path | None = None
     json: Path | None = None
+    device: str = "auto"                 # where the models score (auto: the GPU when there is one)
+    batch_size: int = EVAL_BATCH_SIZE
 
     def outputs(self) -> dict[str, Path]:
         return {option: Path(path) for option, path in
@@ -48,12 +51,13 @@ def inspect_attention(request: InspectRequest) -> tuple[SentenceReport | Dataset
     _check(request)
     texts = [] if request.dataset else read_sentences(request.sentences, request.file)
     paths = [request.checkpoint] + ([request.compare] if request.compare else [])
-    models = load_inspected(paths, request.dataset)
+    models = load_inspected(paths, request.dataset, request.device)
     if request.dataset:
         report = inspect_dataset(models, request.split, request.spec, request.examples,
-                                 request.top_k)
+                                 request.top_k, request.batch_size)
     else:
-        report = inspect_sentences(models, texts, request.spec, request.all_layers, request.top_k)
+        report = inspect_sentences(models, texts, request.spec, request.all_layers, request.top_k,
+                                   request.batch_size)
     return report, write_outputs(report, request.outputs())
 
 

@@ -20,7 +20,8 @@ MIN_EXAMPLE_WORDS = 4
 
 
 def inspect_dataset(models: list[InspectedModel], split: str, spec: AttentionSpec,
-                    num_examples: int, top_k: int) -> DatasetReport:
+                    num_examples: int, top_k: int,
+                    batch_size: int = EVAL_BATCH_SIZE) -> DatasetReport:
     """Every model scored on the rows `afa eval` scores the first one on (its run's config)."""
     first = models[0]
     label_names = first.label_names
@@ -31,7 +32,7 @@ def inspect_dataset(models: list[InspectedModel], split: str, spec: AttentionSpe
         data = encode(rows.texts, rows.labels, model.tokenizer, model.cfg.model.max_length)
         words = model.frequent_words(rows.texts)
         scores, preds = evaluate(model.net(spec), data, rows.texts, label_names, words,
-                                 EVAL_BATCH_SIZE, model.pad_id)
+                                 batch_size, model.pad_id)
         metrics.append(scores)
         predictions.append(preds)
         frequent.append(words)

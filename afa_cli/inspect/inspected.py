@@ -66,8 +66,9 @@ class InspectedModel(LoadedCheckpoint):
             raise UserError(f"--head {spec.head} is out of range: {self.name} has {heads} heads "
                             f"(0 to {heads - 1}).")
         if spec.method == "rollout":
-            return RolloutClassifier(self.model, layer)
-        return AttendingClassifier(self.model, layer=layer, head=spec.head)
+            return RolloutClassifier(self.model, layer, self.cfg.train.precision)
+        return AttendingClassifier(self.model, layer=layer, head=spec.head,
+                                   precision=self.cfg.train.precision)
 
     def info(self, spec: AttentionSpec) -> ModelInfo:
         layer, total = self.layer_index(spec), num_layers(self.model)
@@ -83,13 +84,14 @@ class InspectedModel(LoadedCheckpoint):
                          f"{what}, {row} row", spec.method, layer, spec.head)
 
 
-def load_inspected(paths: list[Path], dataset: str | None = None) -> list[InspectedModel]:
-    """Load each run or checkpoint folder; with a dataset name, configure it for that dataset."""
+def load_inspected(paths: list[Path], dataset: str | None = None,
+                   device: str = "auto") -> list[InspectedModel]:
+    """Load each run or checkpoint folder onto `device`; with a dataset name, configure it for
+    that dataset."""
     models = []
     for path in paths:
-        # on the CPU: rollout and the figures' numbers have not been checked on a GPU
         models.append(InspectedModel(**vars(load_for_scoring(path, dataset=dataset,
-                                                             device="cpu"))))
+                                                             device=device))))
     if any(m.label_names != models[0].label_names for m in models):
         raise UserError("The checkpoints predict different labels ("
                         + " vs ".join(", ".join(m.label_names) for m in models)

@@ -30,9 +30,9 @@ class RolloutClassifier:
     """Called like `AttendingClassifier` (whose forward pass it runs); its token attention is the
     query row of the rollout through layers 0..layer instead of that layer's attention alone."""
 
-    def __init__(self, model, layer: int):
+    def __init__(self, model, layer: int, precision: str = "fp32"):
         self.model = model
-        self.net = AttendingClassifier(model, layer=layer)
+        self.net = AttendingClassifier(model, layer=layer, precision=precision)
         self.recorders = [AttentionRecorder(model, each) for each in range(layer + 1)]
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,

@@ -55,15 +55,16 @@ def _first_words(weights: np.ndarray, num_words: int) -> np.ndarray:
 
 
 def inspect_sentences(models: list[InspectedModel], texts: list[str], spec: AttentionSpec,
-                      all_layers: bool, top_k: int) -> SentenceReport:
+                      all_layers: bool, top_k: int,
+                      batch_size: int = EVAL_BATCH_SIZE) -> SentenceReport:
     label_names = models[0].label_names
     per_model = []
     for model in models:
         data = encode(texts, [0] * len(texts), model.tokenizer, model.cfg.model.max_length)
-        preds = predict(model.net(spec), data, EVAL_BATCH_SIZE, model.pad_id)
+        preds = predict(model.net(spec), data, batch_size, model.pad_id)
         by_layer = None
         if all_layers:
-            by_layer = [predict(model.net(spec, layer), data, EVAL_BATCH_SIZE, model.pad_id)
+            by_layer = [predict(model.net(spec, layer), data, batch_size, model.pad_id)
                         for layer in range(num_layers(model.model))]
         per_model.append((model, preds, by_layer))
     sentences, warnings = [], []

@@ -28,6 +28,16 @@ from afa_cli.training.window import MetricsWindow
 METRICS_EVENTS = "metrics_events"
 
 
+def on_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict:
+    """A collated batch on the training device (on CUDA through pinned memory, a copy the host
+    does not wait for), with `word_slots`: its word width, a host int the device needn't be
+    asked for."""
+    word_slots = max(int(batch["num_words"].max()), 1)
+    if device.type == "cuda":
+        batch = {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
+    return {**{k: v.to(device) for k, v in batch.items()}, "word_slots": word_slots}
+
+
 class Interrupted(Exception):
     """A stop signal during training: checkpoints/last is saved and the run can be resumed."""
 
@@ -88,10 +98,11 @@ class Trainer:
                 progress.next_epoch()
             return self.finish()  # before the sinks close: a tracker keeps summary.json too
 
-    def train_step(self, rows: list[int]) -> dict[str, float]:
-        """One optimizer step on this process's rows of a global batch; the step's statistics."""
-        batch = {k: v.to(self.ctx.device) for k, v in
-                 collate(self.train_data, rows, self.tokenizer.pad_token_id).items()}
+    def train_step(self, rows: list[int]) -> dict[str, float | torch.Tensor]:
+        """One optimizer step on this process's rows of a global batch; the step's statistics
+        (left on the device, so that the host queues the next step without waiting)."""
+        batch = on_device(collate(self.train_data, rows, self.tokenizer.pad_token_id),
+                          self.ctx.device)
         original = self.net(batch["input_ids"], batch["attention_mask"], True)
         loss_cls = F.cross_entropy(original.logits, batch["labels"])           # [] mean over B
         loss, stats = loss_cls, {}
@@ -107,7 +118,7 @@ class Trainer:
         scheduler.step()
         if self.afa is not None:
             stats.update(self.afa.update_discriminator())
-        stats.update({registry.LOSS.key: loss.item(), registry.LOSS_CLS.key: loss_cls.item(),
+        stats.update({registry.LOSS.key: loss.detach(), registry.LOSS_CLS.key: loss_cls.detach(),
                       registry.LR.key: scheduler.get_last_lr()[0]})
         return stats
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 import time
 
+import torch
+
 from afa_cli import distributed
 from afa_cli.metrics import registry
 
@@ -26,7 +28,8 @@ class MetricsWindow:
         self.examples = 0
         self.start = time.perf_counter()
 
-    def add(self, stats: dict[str, float], examples: int) -> None:
+    def add(self, stats: dict[str, float | torch.Tensor], examples: int) -> None:
+        """Statistics may be 0-dim device tensors: they are read once, when the window closes."""
         for key, value in stats.items():
             self.values.setdefault(key, []).append(value)
         self.examples += examples
@@ -34,7 +37,7 @@ class MetricsWindow:
     def close(self, ctx: distributed.Context) -> tuple[dict[str, float], str | None]:
         """(the window's means, a warning when attention is collapsing); starts a new window.
         Collective under data parallelism."""
-        means = ctx.mean({k: window_mean(v) for k, v in self.values.items()})
+        means = ctx.mean({k: window_mean([float(x) for x in v]) for k, v in self.values.items()})
         means[registry.EXAMPLES_PER_S.key] = self.examples / (time.perf_counter() - self.start)
         entropy = means.get(registry.ATTN_ENTROPY.key, float("nan"))
         warning = None
