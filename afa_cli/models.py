@@ -323,8 +323,9 @@ class AttendingClassifier:
         self.model.train(train_mode)
         length = input_ids.shape[1]
         extra = -length % self.pad_to_multiple_of
-        input_ids = F.pad(input_ids, (0, extra), value=self.model.config.pad_token_id)
-        attention_mask = F.pad(attention_mask, (0, extra), value=0)
+        if extra:
+            input_ids = F.pad(input_ids, (0, extra), value=self.model.config.pad_token_id)
+            attention_mask = F.pad(attention_mask, (0, extra), value=0)
         input_ids = input_ids.to(self.device, non_blocking=True)
         attention_mask = attention_mask.to(self.device, non_blocking=True)
         if self.query_kind == QUERY_LAST:

@@ -163,3 +163,18 @@ def test_uniform_dropout_keeps_each_unit_with_probability_one_minus_p():
     out.sum().backward()
     assert torch.equal(x.grad, out.detach())  # the gradient flows through the kept units alone
     assert torch.equal(dropout.eval()(x), x)
+
+
+def test_uniform_dropout_follows_torchs_seed_and_fork_rng():
+    from afa_cli.fast_dropout import uniform_dropout
+
+    x = torch.ones(1000)
+    torch.manual_seed(3)
+    first = uniform_dropout(x, 0.5, True)
+    torch.manual_seed(3)
+    assert torch.equal(uniform_dropout(x, 0.5, True), first)  # reproducible from the seed
+    torch.manual_seed(3)
+    with torch.random.fork_rng(devices=[]):
+        uniform_dropout(x, 0.5, True)
+    assert torch.equal(uniform_dropout(x, 0.5, True), first)  # a forked draw moves nothing
+    assert not torch.equal(uniform_dropout(x, 0.5, True), first)

@@ -129,3 +129,21 @@ def test_a_batch_on_its_device_keeps_its_word_width_on_the_host():
     batch = on_device(host, torch.device("cpu"))
     assert batch["word_slots"] == 2 and isinstance(batch["word_slots"], int)
     assert all(torch.equal(batch[k], host[k]) for k in host)
+
+
+@pytest.mark.parametrize("scale", [0.01, 100.0])
+def test_clipping_equals_torchs_whether_or_not_it_scales(scale):
+    from afa_cli.training.loop import clip_gradients
+
+    torch.manual_seed(0)
+    ours, theirs = torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)
+    theirs.load_state_dict(ours.state_dict())
+    inputs = torch.randn(8, 4)
+    for model in (ours, theirs):
+        (model(inputs).sum() * scale).backward()
+    clipped = torch.nn.utils.get_total_norm([p.grad for p in ours.parameters()]) > 1.0
+    assert clipped == (scale == 100.0)
+    clip_gradients(ours, 1.0)
+    torch.nn.utils.clip_grad_norm_(theirs.parameters(), 1.0)
+    for a, b in zip(ours.parameters(), theirs.parameters()):
+        assert torch.equal(a.grad, b.grad)
