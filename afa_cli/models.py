@@ -21,7 +21,7 @@ from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 from afa_cli.afa.method import Forward
-from afa_cli.attention_kernels import AttentionRecorder, ensure_fast_attention
+from afa_cli.attention_kernels import AttentionRecorder, attention_modules, ensure_fast_attention
 from afa_cli.data import CACHE_DIR
 from afa_cli.errors import UserError
 from afa_cli.fast_dropout import use_uniform_dropout
@@ -315,6 +315,10 @@ class AttendingClassifier:
         self.runner = runner if runner is not None else model
         # A compiled runner recompiles for every new length; padded lengths take a few values.
         self.pad_to_multiple_of = pad_to_multiple_of
+        # An encoder's head reads its last layer at the first token alone, so that layer's
+        # feed-forward block runs on that row only: the other rows' outputs are read by nothing
+        # (a decoder's head finds its row itself, from the whole sequence).
+        self.query_row_tail = _last_attention_block(model) if self.query_kind == QUERY_FIRST else None
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                  train_mode: bool, read_attention: bool = True) -> Forward:
@@ -335,7 +339,8 @@ class AttendingClassifier:
             input_ids = input_ids.masked_fill(attention_mask == 0, self.model.config.pad_token_id)
         positions = query_positions(attention_mask, self.query_kind)          # [N]
         reading = self.recorder.reading(positions) if read_attention else contextlib.nullcontext()
-        with reading, torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+        with reading, self._first_row_tail(), torch.autocast(self.device.type, dtype=torch.bfloat16,
+                                                             enabled=self.bf16):
             out = self.runner(input_ids=input_ids, attention_mask=attention_mask,
                               output_hidden_states=True)
         token_attention = None
@@ -346,3 +351,27 @@ class AttendingClassifier:
         batch = torch.arange(input_ids.shape[0], device=input_ids.device)
         pooled = out.hidden_states[-1][batch, positions]                       # [N, D]
         return Forward(out.logits.float(), pooled, token_attention)
+
+    @contextlib.contextmanager
+    def _first_row_tail(self):
+        if self.query_row_tail is None:
+            yield
+            return
+        handle = self.query_row_tail.register_forward_hook(_keep_first_row)
+        try:
+            yield
+        finally:
+            handle.remove()
+
+
+def _last_attention_block(model) -> torch.nn.Module:
+    """The module whose output the last layer's feed-forward block reads (BertAttention,
+    MPNetAttention): the parent of the last self-attention module."""
+    last = attention_modules(model)[-1]
+    return next(m for m in model.modules() if any(child is last for child in m.children()))
+
+
+def _keep_first_row(module, args, output):
+    """[B, T, D] -> [B, 1, D]: the last layer continues on the first token's row alone."""
+    return (output[0][:, :1], *output[1:])
+

@@ -178,3 +178,23 @@ def test_uniform_dropout_follows_torchs_seed_and_fork_rng():
         uniform_dropout(x, 0.5, True)
     assert torch.equal(uniform_dropout(x, 0.5, True), first)  # a forked draw moves nothing
     assert not torch.equal(uniform_dropout(x, 0.5, True), first)
+
+
+def test_an_encoders_last_layer_feeds_forward_the_first_row_alone(backbone):
+    model, _, tokenizer = backbone
+    batch = _batch(tokenizer)
+    net = models.AttendingClassifier(model)
+    last_feed_forward = [m for name, m in model.named_modules()    # BERT, MPNet; Llama
+                         if name.endswith(("output.dense", "mlp.down_proj")) and "attention" not in name][-1]
+    rows_seen = []
+    handle = last_feed_forward.register_forward_hook(lambda m, a, out: rows_seen.append(a[0].shape[1]))
+    try:
+        with torch.no_grad():
+            net(batch["input_ids"], batch["attention_mask"], False)
+            plain_rows = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    finally:
+        handle.remove()
+    length = batch["input_ids"].shape[1]
+    # the net's pass, then the model's own (the hook is gone once the net's pass is over)
+    expected = 1 if net.query_kind == models.QUERY_FIRST else length
+    assert rows_seen == [expected, length] and plain_rows.logits.shape == (3, 2)
