@@ -5,7 +5,8 @@ On the same model, rows, (global) batch size, max length and steps everywhere:
 1. examples/s of afa's plain loop (afa=off) against transformers.Trainer, at each side's defaults
    and at each side's best settings (the faster of fp32 and bf16; the Trainer length-grouped,
    with SDPA and fused AdamW; on CUDA also torch.compile on both sides);
-2. time per step of an AFA step (policy gradient from step 0) against a plain step;
+2. an AFA step (policy gradient from step 0) against a plain step: whole runs, and the two timed
+   on the same batches in one process (benchmarks/steps.py), which the target is judged on;
 3. evaluation examples/s (`afa eval`) against Trainer.predict, and the peak memory of each;
 4. torch.profiler's top operations of afa's plain and AFA steps;
 5. on the CPU, the plain loop as 2 data-parallel processes (torchrun, 1 thread each) against 1."""
@@ -121,8 +122,8 @@ def measure(name: str, variant: Variant, work: Path) -> dict:
     }
 
 
-def profile(overrides: list[str]) -> dict:
-    stdout, _, _ = run_measured([sys.executable, "-m", "benchmarks.profile_step", *COMMON, *overrides])
+def steps(overrides: list[str]) -> dict:
+    stdout, _, _ = run_measured([sys.executable, "-m", "benchmarks.steps", *COMMON, *overrides])
     return json.loads(stdout.strip().splitlines()[-1])
 
 
@@ -149,7 +150,7 @@ def ratios(v: dict) -> dict:
         "afa_best": afa_best, "trainer_best": trainer_best,
         "plain_vs_trainer_best": v[afa_best]["train_examples_per_s"] / v[trainer_best]["train_examples_per_s"],
         "plain_vs_trainer_defaults": v["afa"]["train_examples_per_s"] / v["trainer"]["train_examples_per_s"],
-        "afa_step_vs_plain": v[afa_step]["seconds_per_step"] / v[plain]["seconds_per_step"],
+        "afa_step_vs_plain_whole_runs": v[afa_step]["seconds_per_step"] / v[plain]["seconds_per_step"],
         "eval_vs_predict": v[afa_best]["eval_examples_per_s"] / v[trainer_same_precision]["eval_examples_per_s"],
         "bf16_vs_fp32_plain": v["afa_bf16"]["train_examples_per_s"] / v["afa"]["train_examples_per_s"],
         **({"two_processes_vs_one": v["afa_2proc"]["train_examples_per_s"] / v["afa"]["train_examples_per_s"]}
@@ -159,7 +160,7 @@ def ratios(v: dict) -> dict:
 
 def main() -> None:
     console = Console()
-    results = {"machine": machine(), "setup": COMMON, "variants": {}, "profiles": {}}
+    results = {"machine": machine(), "setup": COMMON, "variants": {}}
     work = Path(tempfile.mkdtemp(prefix="afa_bench_"))
     try:
         for name, variant in VARIANTS.items():
@@ -169,11 +170,9 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["ratios"] = ratios(results["variants"])
-    best_precision = BF16 if "bf16" in results["ratios"]["afa_best"] else []
-    for name, overrides in (("plain", ["afa=off", *best_precision]),
-                            ("afa_step", [*AFA_STEP, *best_precision])):
-        console.print(f"profiling the {name} step ...")
-        results["profiles"][name] = profile(overrides)
+    console.print("timing and profiling plain and AFA steps on the same batches ...")
+    results["steps"] = steps([*AFA_STEP, *(BF16 if "bf16" in results["ratios"]["afa_best"] else [])])
+    results["ratios"]["afa_step_vs_plain"] = results["steps"]["afa_step_vs_plain"]
     results["targets"] = TARGETS["cuda" if CUDA else "cpu"]
     stem = "bench_gpu" if CUDA else "bench"
     docs = ROOT / "docs"
@@ -212,7 +211,10 @@ def markdown(results: dict, stem: str) -> str:
         f"- afa's plain loop against the Trainer, each at its best ({r['afa_best']} against "
         f"{r['trainer_best']}): {verdict('plain_vs_trainer_best')}.",
         f"- At each side's defaults (afa against trainer): {r['plain_vs_trainer_defaults']:.2f}×.",
-        f"- AFA step against a plain step, at afa's best precision: {verdict('afa_step_vs_plain', False)}.",
+        f"- AFA step against a plain step, at afa's best precision, on the same "
+        f"{results['steps']['steps']} batches in one process ({results['steps']['afa_step_ms']:.0f} "
+        f"against {results['steps']['plain_step_ms']:.0f} ms): {verdict('afa_step_vs_plain', False)}; "
+        f"in the whole runs above: {r['afa_step_vs_plain_whole_runs']:.2f}×.",
         f"- `afa eval` against `Trainer.predict`, same precision: {verdict('eval_vs_predict')}.",
         f"- bf16 autocast against fp32, afa's plain loop: {r['bf16_vs_fp32_plain']:.2f}×.",
     ]
@@ -220,7 +222,7 @@ def markdown(results: dict, stem: str) -> str:
         lines.append(f"- 2 data-parallel processes (torchrun, gloo, 1 thread each) against 1 process "
                      f"(2 threads), plain loop: {r['two_processes_vs_one']:.2f}×; the train RSS of "
                      "afa_2proc is that of its largest process.")
-    for name, prof in results["profiles"].items():
+    for name, prof in results["steps"]["profiles"].items():
         lines += ["", f"Top operations of afa's {name.replace('_', ' ')} ({prof['clock']} time, "
                       f"{prof['step_ms']:.0f} ms a step under the profiler):", "",
                   "| operation | ms / step | share | calls / step |", "|---|---|---|---|"]

@@ -128,5 +128,10 @@ def test_scoring_options_default_to_the_scoring_batch_and_refuse_a_missing_gpu(t
 
 
 def test_shell_completion_is_offered():
-    result = run_afa("--show-completion", "bash")
+    # typed in bash, as users do: the script is for the shell afa runs under, found by walking up
+    # the process tree (`; exit` keeps bash from handing its process to afa, which would leave
+    # whatever started the tests, such as make's sh, as afa's parent)
+    result = subprocess.run(["bash", "-c", f"{sys.executable} -m afa_cli --show-completion; exit $?"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
     assert "complete_bash" in result.stdout and "COMPREPLY" in result.stdout

@@ -74,8 +74,10 @@ def test_eval_reproduces_training_validation_accuracy(tiny_runs, tmp_path):
     shown = run_afa("eval", str(run), "--predictions", str(predictions), "--limit", "100")
     report = written_report(shown.stdout)
     assert report["metrics"]["accuracy"] == summary["best"]["metrics"]["accuracy"]
+    # float32 noise only: validation and eval batch the rows differently, and SDPA's kernels
+    # sum over the padded length in blocks
     for key in ATTENTION_METRICS:
-        assert report["metrics"][key] == pytest.approx(summary["best"]["metrics"][key], abs=1e-9)
+        assert report["metrics"][key] == pytest.approx(summary["best"]["metrics"][key], abs=1e-6)
     assert "accuracy" in shown.stdout and "confusion" in shown.stdout
     assert "scored 100 of 872 rows" in shown.stdout
     rows = [json.loads(line) for line in predictions.read_text().splitlines()]
