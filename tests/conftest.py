@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import copy
+import importlib.metadata
 
 import pytest
 import torch
@@ -127,3 +128,12 @@ def eager_copy(model):
         copy.deepcopy(model.config), attn_implementation="eager")
     eager.load_state_dict(model.state_dict())
     return eager.train(model.training)
+
+
+def has_distribution(name: str) -> bool:
+    """Whether an optional package (a model wheel, an extra) is installed."""
+    try:
+        importlib.metadata.distribution(name)
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        return False

