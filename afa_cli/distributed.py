@@ -146,4 +146,7 @@ def resolve_device(device: str, local_rank: int = 0, option: str = "train.device
                         f"use {option}cpu (or auto).")
     if device == "cpu" or (device == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
+    # fp32 on CUDA means TF32 tensor-core matmuls (the Trainer's tf32=True): fp32's range with a
+    # 10-bit mantissa, more than bf16's 7, many times the throughput of plain fp32 matmuls
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     return torch.device("cuda", local_rank % torch.cuda.device_count())

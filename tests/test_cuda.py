@@ -23,6 +23,14 @@ ON_GPU = [*TINY, "train.device=cuda"]
 
 
 @needs_cuda
+def test_fp32_on_cuda_multiplies_on_tf32_tensor_cores():
+    from afa_cli.distributed import resolve_device
+
+    assert resolve_device("auto").type == "cuda"
+    assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+
+
+@needs_cuda
 def test_batches_reach_the_gpu_through_pinned_memory():
     data = Encoded([[101, 7, 8, 102], [101, 9, 102]], [[-1, 0, 1, -1], [-1, 0, -1]], [1, 0])
     batch = on_device(collate(data, [0, 1], pad_id=0), torch.device("cuda"))
@@ -33,8 +41,8 @@ def test_batches_reach_the_gpu_through_pinned_memory():
 
 @needs_cuda
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_kernel_on_cuda_equals_eager_attention(precision):
-    torch.backends.cuda.matmul.allow_tf32 = False
+def test_kernel_on_cuda_equals_eager_attention(precision, monkeypatch):
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)  # exact fp32 here
     model, tokenizer = models.load_pretrained(compose_config(["model.num_layers=2"]).model,
                                               ["negative", "positive"])
     model.eval().cuda()
