@@ -94,16 +94,17 @@ def run_measured(args: list[str]) -> tuple[str, float, int]:
         return out.read(), wall, int(usage.ru_maxrss / 1024)
 
 
-def measure(name: str, variant: Variant, work: Path) -> dict:
+def measure(name: str, variant: Variant, work: Path, common: list[str] = COMMON) -> dict:
+    """One variant's whole run (`common`: the shared setup, smaller in the tests)."""
     if variant.side == "trainer":
         stdout, wall, rss = run_measured([sys.executable, "-m", "benchmarks.hf_trainer",
-                                          str(work / name), *COMMON, *variant.args])
+                                          str(work / name), *common, *variant.args])
         result = json.loads(stdout.strip().splitlines()[-1])
         result.update(train_peak_rss_mib=rss, wall_seconds=wall)
         return result
     run_dir = work / name
     launcher = TORCHRUN if variant.side == "torchrun" else [sys.executable]
-    _, wall, train_rss = run_measured([*launcher, "-m", "afa_cli", "train", *COMMON, *variant.args,
+    _, wall, train_rss = run_measured([*launcher, "-m", "afa_cli", "train", *common, *variant.args,
                                        f"run_dir={run_dir}"])
     summary = Run(run_dir).summary()
     stdout, _, eval_rss = run_measured([sys.executable, "-m", "afa_cli", "eval", str(run_dir)])
