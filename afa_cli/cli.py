@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperCommand
 
+from afa_cli.commands import EVAL_BATCH_SIZE
 from afa_cli.errors import UserError, no_room
 from afa_cli.metrics import registry
 from afa_cli.runs import Run
@@ -27,8 +28,7 @@ OVERRIDES = typer.Argument(None, help="Hydra overrides: key=value, +key=value, g
                            show_default=False)
 DEVICE = typer.Option("auto", "--device", help="Where the model scores: auto (the GPU when "
                                                 "there is one), cpu or cuda.")
-# commands.checkpoint.EVAL_BATCH_SIZE, restated: importing it here would load torch for --help
-BATCH_SIZE = typer.Option(64, "--batch-size", min=1, help="Texts scored at once.")
+BATCH_SIZE = typer.Option(EVAL_BATCH_SIZE, "--batch-size", min=1, help="Texts scored at once.")
 CONFIG_DIRS = typer.Option(None, "--config-dir",
                            help="A folder of extra config groups/options (repeatable).")
 

@@ -57,7 +57,7 @@ VARIANTS = {
     "trainer_grouped_bf16": Variant("trainer", ["afa=off", "--group-by-length", *BF16],
                                     "length-grouped, bf16"),
 }
-if CUDA:  # on the 2-core CPU compiling costs more than it saves (docs/bench.md)
+if CUDA:  # on a 2-core CPU one trial compiled for over a minute for no faster step (README)
     VARIANTS |= {
         "afa_compile": Variant("afa", ["afa=off", *COMPILE_AFA], "torch.compile, CUDA graphs"),
         "afa_bf16_compile": Variant("afa", ["afa=off", *BF16, *COMPILE_AFA], "bf16, compiled"),

@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from typer.testing import CliRunner
 
 from afa_cli.cli import BATCH_SIZE, app
-from afa_cli.commands.checkpoint import EVAL_BATCH_SIZE
+from afa_cli.commands import EVAL_BATCH_SIZE
 from afa_cli.runs import Run
 from conftest import ROOT, TINY, needs_data, run_afa
 

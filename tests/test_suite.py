@@ -2,6 +2,7 @@
 tiny runs through the command line."""
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -98,6 +99,12 @@ def test_a_suite_over_two_runs_reports_each_and_compares_the_variants(tiny_runs,
         assert (folders[-1] / "deletion.csv").is_file()
         assert "comprehensiveness_aopc" in " ".join(probes["faithfulness"]["metrics"])
         assert "nltk" in report["skipped"]["synonyms"].lower()  # the rest of the suite ran
+        # where it was scored, whatever folder ran the command; kept relative to the run
+        assert report["run"] == str(run.resolve()) and Path(report["checkpoint"]).is_absolute()
+        Run(run).keep(tmp_path / "kept" / run.name)
+        kept = json.loads((tmp_path / "kept" / run.name / "suites" / "small"
+                           / "report.json").read_text())
+        assert kept["run"] == "." and kept["checkpoint"] == str(Path("checkpoints") / "best")
     shown = result.stdout
     assert "each variant paired with its baseline" in shown and "95% CI" in shown
     assert "afa=default" in shown and "McNemar" in shown

@@ -23,6 +23,7 @@ from afa_cli.config import compose_config, group_options
 from afa_cli.distributed import available_cores
 from afa_cli.runs import Run
 from afa_cli.errors import UserError
+from afa_cli.sweep import sweep
 from afa_cli.sweep.grid import check_jobs, parse, plan_sweep
 from afa_cli.sweep.launch import resume_sweep
 from afa_cli.sweep.plot import draw_metric
@@ -473,3 +474,12 @@ def test_baseline_pairs_every_group_with_it_over_shared_seeds(hand_made_sweep):
         summarize(hand_made_sweep, baseline="afa=default")
     with pytest.raises(UserError, match="give KEY=VALUE with a swept key"):
         summarize(hand_made_sweep, baseline="seed=1")
+
+
+def test_resume_with_a_baseline_no_job_has_is_refused_before_any_job_reruns(hand_made_sweep):
+    before = (hand_made_sweep / "sweep.yaml").read_text()
+    with pytest.raises(UserError, match="--baseline afa=of: no job has it"):
+        sweep([], resume=hand_made_sweep, baseline="afa=of", console=Console(quiet=True))
+    # the failed job (0.2, seed 3) was not started again: the sweep's state is untouched
+    assert (hand_made_sweep / "sweep.yaml").read_text() == before
+    assert list((hand_made_sweep / "005_0.2_3").iterdir()) == []

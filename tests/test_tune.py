@@ -94,6 +94,9 @@ def test_sampled_values_reach_the_config_exactly(value):
      "afa.layer must be an integer, got 'last'"),
     ({"afa.policy": {"type": "categorical", "choices": ["complement", "greedy"]}}, "afa.policy"),
     ({"afa.nope": {"type": "float", "low": 0.1, "high": 0.3}}, "Unknown config key 'afa.nope'"),
+    # composes, but no trial could train it: checked as a sweep checks its jobs
+    ({"dataset": {"type": "categorical", "choices": ["sst2", "advglue_sst2"]}},
+     "dataset=advglue_sst2 is for evaluation only"),
 ])
 def test_a_bad_search_space_is_one_line_before_anything_is_written(tmp_path, spec, message):
     config_dir = config_dir_with_space(tmp_path, spec)

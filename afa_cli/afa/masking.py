@@ -47,9 +47,9 @@ def sample_masks(q: torch.Tensor, k: torch.Tensor, num_masks: int,
     keys = torch.where(valid, q.clamp_min(1e-12).log(), torch.full_like(q, float("-inf")))
     uniform = torch.rand((batch, num_masks, width), generator=generator, dtype=q.dtype, device="cpu")
     gumbel = -(-uniform.clamp_min(1e-20).log()).log()
-    if q.device.type == "cuda":  # a copy the host queues rather than waits for
-        gumbel = gumbel.pin_memory().to(q.device, non_blocking=True)
-    keys = keys[:, None, :] + gumbel.to(q.device)
+    if q.device.type == "cuda":  # pinned: a copy the host queues rather than waits for
+        gumbel = gumbel.pin_memory()
+    keys = keys[:, None, :] + gumbel.to(q.device, non_blocking=True)
     rank = keys.argsort(dim=2, descending=True).argsort(dim=2)
     return (rank < k[:, None, None]) & valid[:, None, :]
 

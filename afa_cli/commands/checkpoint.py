@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from omegaconf import DictConfig
 
 from afa_cli import runs
@@ -15,8 +16,6 @@ from afa_cli.errors import UserError
 from afa_cli.lexicon import frequent_words
 from afa_cli.distributed import resolve_device
 from afa_cli.models import AttendingClassifier, load_checkpoint
-
-EVAL_BATCH_SIZE = 64
 
 
 @dataclass
@@ -72,5 +71,11 @@ def load_for_scoring(path: str | Path, overrides: list[str] = (), config_dirs: l
     cfg = compose_for_run(run, list(overrides), list(config_dirs))
     if dataset is not None and cfg.dataset.name != dataset:
         cfg = compose_for_run(run, list(overrides), list(config_dirs), dataset=dataset)
+    return load_composed(checkpoint, run, cfg, require_trained_head, where)
+
+
+def load_composed(checkpoint: Path, run: runs.Run | None, cfg: DictConfig,
+                  require_trained_head: bool, device: torch.device) -> LoadedCheckpoint:
+    """The checkpoint's model on `device`, read with a config already composed for it."""
     model, tokenizer = load_checkpoint(checkpoint, require_trained_head)
-    return LoadedCheckpoint(checkpoint, run, cfg, model.to(where), tokenizer)
+    return LoadedCheckpoint(checkpoint, run, cfg, model.to(device), tokenizer)

@@ -12,7 +12,8 @@ import torch
 from rich.console import Console
 
 from afa_cli import runs
-from afa_cli.commands.checkpoint import EVAL_BATCH_SIZE, load_for_scoring
+from afa_cli.commands import EVAL_BATCH_SIZE
+from afa_cli.commands.checkpoint import load_for_scoring
 from afa_cli.data import Split, encode, read_labelled_file, subsample
 from afa_cli.display import WorkProgress
 from afa_cli.errors import UserError

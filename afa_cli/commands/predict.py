@@ -17,7 +17,8 @@ import torch
 from rich.console import Console
 from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
-from afa_cli.commands.checkpoint import EVAL_BATCH_SIZE, LoadedCheckpoint, load_for_scoring
+from afa_cli.commands import EVAL_BATCH_SIZE
+from afa_cli.commands.checkpoint import LoadedCheckpoint, load_for_scoring
 from afa_cli.data import FILE_SUFFIXES, encode, file_records, utf8_lines
 from afa_cli.display import NoProgress, WorkProgress
 from afa_cli.errors import UserError

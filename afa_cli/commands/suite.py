@@ -7,15 +7,18 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from afa_cli import runs
-from afa_cli.commands.checkpoint import EVAL_BATCH_SIZE, load_for_scoring
+from afa_cli.commands import EVAL_BATCH_SIZE
+from afa_cli.commands.checkpoint import load_composed
 from afa_cli.config import compose_for_run
 from afa_cli.data import Split, load_split, training_rows
+from afa_cli.distributed import resolve_device
 from afa_cli.errors import UserError
 from afa_cli.evaluation.compare import (RunResults, SuiteReport, baseline_pairs,
                                         compare_variants)
@@ -47,7 +50,7 @@ class PlannedRun:
     cfg: DictConfig
     datasets: dict[str, DictConfig]   # probe name -> the dataset it reads
 
-    @property
+    @cached_property  # read from the run's overrides file once
     def variant(self) -> list[str]:
         return variant_overrides(self.run, self.cfg.dataset.name)
 
@@ -138,13 +141,14 @@ def _train_ranking(cfg: DictConfig,
 
 def _evaluate_run(plan: PlannedRun, suite: Suite, request: SuiteRequest, console: Console,
                   load_rows: Callable[[DictConfig, str], Split]) -> RunResults:
-    loaded = load_for_scoring(plan.checkpoint, request.overrides, request.config_dirs,
-                              require_trained_head=True, device=request.device)
+    loaded = load_composed(plan.checkpoint, plan.run, plan.cfg, require_trained_head=True,
+                           device=resolve_device(request.device, option="--device "))
     folder = plan.run.new_suite_folder(suite.name)
     context = ProbeContext(loaded, _train_ranking(plan.cfg, load_rows), folder, console,
                            request.batch_size, load_rows)
     report = {"suite": suite.name, "description": suite.description,
-              "run": shown_path(plan.run.path), "checkpoint": shown_path(plan.checkpoint),
+              # absolute: Run.keep makes them relative to the run, whatever folder scored it
+              "run": str(plan.run.path.resolve()), "checkpoint": str(plan.checkpoint.resolve()),
               "overrides": list(request.overrides), "probes": [], "skipped": {}}
     path = folder / runs.Run.SUITE_REPORT
     results: dict[str, ProbeResult] = {}
@@ -162,11 +166,10 @@ def _evaluate_run(plan: PlannedRun, suite: Suite, request: SuiteRequest, console
                 raise
             report["skipped"][probe.name] = str(err)  # e.g. no WordNet: the rest runs
             console.print(f"  skipped {probe.name}: {err}", highlight=False)
-            continue
-        results[probe.name] = replace(measured[same], probe=probe.name)
-        report["probes"].append(results[probe.name].to_dict()
-                                | {"seconds": round(time.perf_counter() - start, 2)})
+        else:
+            results[probe.name] = replace(measured[same], probe=probe.name)
+            report["probes"].append(results[probe.name].to_dict()
+                                    | {"seconds": round(time.perf_counter() - start, 2)})
         runs.write_json(path, report)  # after every probe: a stop keeps what was measured
-    runs.write_json(path, report)
     return RunResults(plan.run, int(plan.cfg.seed), plan.variant, results, report["skipped"],
                       path)

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig
 
-from afa_cli.commands.checkpoint import EVAL_BATCH_SIZE, LoadedCheckpoint
+from afa_cli.commands import EVAL_BATCH_SIZE
+from afa_cli.commands.checkpoint import LoadedCheckpoint
 from afa_cli.data import Split, encode, load_split, subsample
 from afa_cli.display import NoProgress, WorkProgress
 from afa_cli.evaluation import attacks

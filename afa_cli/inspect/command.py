@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import RenderableType
 
 from afa_cli import runs
-from afa_cli.commands.checkpoint import EVAL_BATCH_SIZE
+from afa_cli.commands import EVAL_BATCH_SIZE
 from afa_cli.errors import UserError
 from afa_cli.inspect.corpus import inspect_dataset
 from afa_cli.inspect.document import report_document

@@ -12,6 +12,7 @@ from pathlib import Path
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Glob, Override
 from hydra.errors import HydraException
+from omegaconf import DictConfig
 
 from afa_cli.config import check_trainable, compose_config, group_options
 from afa_cli.errors import UserError
@@ -145,10 +146,17 @@ def check_jobs(jobs: list[Job], config_dir: Path | None) -> Path:
     output_dir = None
     for job in jobs:
         try:
-            cfg = compose_config(job.overrides, [config_dir] if config_dir else [])
-            check_trainable(cfg)
-            trackers.check(trackers.chosen(cfg.get("logger")))
+            cfg = check_composed(job.overrides, config_dir)
         except UserError as err:
             raise UserError(f"job {job.name}: {err}") from None
         output_dir = output_dir or Path(cfg.output_dir)
     return output_dir
+
+
+def check_composed(overrides: list[str], config_dir: Path | None) -> DictConfig:
+    """One training's config, composed and checked as `afa train` would before it starts: the
+    keys and values, what can be trained, the chosen trackers."""
+    cfg = compose_config(overrides, [config_dir] if config_dir else [])
+    check_trainable(cfg)
+    trackers.check(trackers.chosen(cfg.get("logger")))
+    return cfg

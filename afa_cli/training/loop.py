@@ -44,10 +44,10 @@ def on_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict:
     """A collated batch on the training device (on CUDA through pinned memory, a copy the host
     does not wait for), with `word_slots`: its word width, a host int the device needn't be
     asked for."""
-    word_slots = max(int(batch["num_words"].max()), 1)
-    if device.type == "cuda":
-        batch = {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
-    return {**{k: v.to(device) for k, v in batch.items()}, "word_slots": word_slots}
+    pinned = device.type == "cuda"
+    return {**{k: (v.pin_memory() if pinned else v).to(device, non_blocking=True)
+               for k, v in batch.items()},
+            "word_slots": max(int(batch["num_words"].max()), 1)}
 
 
 class Interrupted(Exception):

@@ -16,13 +16,13 @@ from afa_cli.errors import UserError
 from afa_cli.runs import Run, new_timestamped_dir
 from afa_cli.sweep.grid import RESERVED_KEYS, key_of, parse
 from afa_cli.sweep.hydra_launch import is_launcher_override
-from afa_cli.sweep.runner import can_continue, check_output_dir
+from afa_cli.sweep.runner import check_output_dir
 from afa_cli.tune.objectives import Objective, parse_objectives
 from afa_cli.tune.search import Search
 from afa_cli.tune.space import PRESET_GROUP, check_space, load_space
 from afa_cli.tune.state import TuneState
-from afa_cli.tune.study import (ERROR, RETRIED, counted, create_study, load_study, reopen,
-                                run_name)
+from afa_cli.tune.study import (ERROR, RETRIED, counted, create_study, finished_count,
+                                held_count, load_study, reopen, run_name)
 
 
 @dataclass
@@ -136,14 +136,14 @@ def resume_tune(folder: Path, trials: int | None, parallel: int, console: Consol
         if writer is not None:
             raise UserError(f"trial {trial.number} is still being trained by process {writer}; "
                             f"wait for it or stop it (kill {writer}) before resuming.")
-    held = sum(t.state != TrialState.WAITING for t in counted(study))
+    held = held_count(study)
     if trials is not None and trials < held:
         raise UserError(f"--trials {trials}: the study already holds {held} trials.")
     if trials is not None and trials != state.trials:
         state.set_trials(trials)
     objectives = parse_objectives(state.objectives)
     continuing = [t for t in interrupted if _settle(study, Run(_run_dir(state, t)), t)]
-    done = sum(t.state.is_finished() for t in counted(study))
+    done = finished_count(study)
     console.print(f"tune folder: {folder} ({done} of {state.trials} trials done, "
                   f"{len(continuing)} to continue; {_describe(state, objectives)})",
                   highlight=False, soft_wrap=True)
@@ -158,7 +158,7 @@ def _settle(study: Study, run: Run, trial: FrozenTrial) -> bool:
     """Whether an interrupted trial goes on: its run continues from checkpoints/last, or has
     finished meanwhile (the search tells it so). One stopped before its first checkpoint is told
     failed here, and its values are tried again in a new trial."""
-    if run.finished or can_continue(run.path):
+    if run.finished or run.resumable:
         return True
     handle = reopen(study, trial)
     handle.set_user_attr(ERROR, "interrupted before its first checkpoint; its values are tried "

@@ -18,8 +18,9 @@ from omegaconf import OmegaConf
 from optuna.distributions import (BaseDistribution, CategoricalDistribution, FloatDistribution,
                                   IntDistribution)
 
-from afa_cli.config import check_trainable, compose_config
+from afa_cli.config import compose_config
 from afa_cli.errors import UserError
+from afa_cli.sweep.grid import check_composed
 
 PRESET_GROUP = "tune"
 # The fields of each kind of parameter besides `type`: the ones it needs, and all it takes.
@@ -123,21 +124,20 @@ def override(key: str, value) -> str:
 
 def check_space(preset: str, space: list[Param], fixed: list[str],
                 config_dir: Path | None) -> Path:
-    """Compose the fixed overrides, then them with both ends of every range and every choice, so
-    that an unknown key, a value of the wrong type or out of range stops the search before
-    anything is written; returns the output_dir under which the tune folder goes. All
+    """Compose and check the fixed overrides (as a sweep checks a job), then them with both ends
+    of every range and every choice, so that an unknown key, a value of the wrong type or out of
+    range, or one that cannot be trained stops the search before anything is written; returns
+    the output_dir under which the tune folder goes. All
     parameters' i-th probe values go into one composition (a parameter with fewer repeats its
     last): Hydra names the key at fault, and the space takes as many compositions as its longest
     list of probe values."""
-    config_dirs = [config_dir] if config_dir else []
-    cfg = compose_config(fixed, config_dirs)
-    check_trainable(cfg)
+    cfg = check_composed(fixed, config_dir)
     probes = [param.probe_values() for param in space]
     for i in range(max(len(values) for values in probes)):
         overrides = [override(p.key, values[min(i, len(values) - 1)])
                      for p, values in zip(space, probes)]
         try:
-            compose_config([*fixed, *overrides], config_dirs)
+            check_composed([*fixed, *overrides], config_dir)
         except UserError as err:
             raise UserError(f"Search space '{preset}': {err}") from None
     return Path(cfg.output_dir)

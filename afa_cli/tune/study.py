@@ -78,7 +78,12 @@ def finished_count(study: Study) -> int:
     return sum(t.state.is_finished() for t in counted(study))
 
 
+def held_count(study: Study) -> int:
+    """The trials that count and hold a place (an enqueued one, WAITING, is what the next ask
+    starts, so it takes no place of its own)."""
+    return sum(t.state != TrialState.WAITING for t in counted(study))
+
+
 def may_ask(study: Study, total: int) -> bool:
-    """Whether another trial may start: the study holds fewer than `total` trials that count (an
-    enqueued one, WAITING, is what the next ask starts, so it takes no place of its own)."""
-    return sum(t.state != TrialState.WAITING for t in counted(study)) < total
+    """Whether another trial may start: the study holds fewer than `total`."""
+    return held_count(study) < total
