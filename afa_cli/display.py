@@ -149,3 +149,6 @@ class TrainingDisplay:
 
     def warn(self, message: str) -> None:
         self.console.print(f"[yellow]warning:[/yellow] {message}")
+
+    def note(self, message: str) -> None:
+        self.console.print(f"note: {message}", highlight=False, soft_wrap=True)

@@ -65,6 +65,8 @@ class RunSummary:
     afa_enabled: bool | None = None
     seed: int | None = None
     steps: int | None = None
+    stopped_early: bool = False     # train.patience ended it before its last step
+    stop_reason: str | None = None
     best: Event | None = None       # the evaluation of checkpoints/best
     final: Event | None = None      # the last evaluation
     train_seconds: float | None = None

@@ -333,8 +333,8 @@ def test_every_logged_number_is_a_registered_metric(tiny_runs):
 @pytest.mark.slow
 def test_patience_stops_at_the_first_evaluation_without_improvement(tmp_path):
     run = tmp_path / "patient"
-    run_afa("train", *TINY, "afa=off", "train.eval_every=4", "train.patience=1", "train.epochs=3",
-            f"run_dir={run}")
+    result = run_afa("train", *TINY, "afa=off", "train.eval_every=4", "train.patience=1",
+                     "train.epochs=3", f"run_dir={run}")
     accuracies = [(e.step, e.metrics["accuracy"]) for e in Run(run).events() if e.split == "validation"]
     best, stop_at = -1.0, None
     for step, accuracy in accuracies:
@@ -345,4 +345,13 @@ def test_patience_stops_at_the_first_evaluation_without_improvement(tmp_path):
     summary = Run(run).summary()
     assert stop_at is not None, accuracies  # three epochs of 19 steps leave time for a plateau
     assert summary.steps == stop_at and accuracies[-1][0] == stop_at
-    assert "early stop at step" in (run / "train.log").read_text()
+    # said where the user looks, kept where a script looks, and in train.log
+    said = f"stopped early at step {stop_at} of 57: 1 evaluations without a better validation accuracy"
+    assert f"note: {said}" in result.stdout
+    assert summary.stopped_early and summary.stop_reason.startswith("1 evaluations without")
+    assert said in (run / "train.log").read_text()
+
+
+def test_a_run_that_trains_every_step_did_not_stop_early(tiny_runs):
+    summary = Run(tiny_runs["default"]).summary()
+    assert summary.stopped_early is False and summary.stop_reason is None

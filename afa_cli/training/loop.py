@@ -102,8 +102,8 @@ class Trainer:
                     if out_of_patience:
                         break
                 if out_of_patience:
-                    self.log.info("early stop at step %d: %d evaluations without improvement",
-                                  progress.step, progress.evals_without_improvement)
+                    self.sinks.note(f"stopped early at step {progress.step} of "
+                                    f"{self.total_steps}: {self.stop_reason()}")
                     progress.done = True
                 elif progress.step % tc.eval_every != 0:
                     self.validator()  # epoch end, unless that step was just evaluated
@@ -164,13 +164,22 @@ class Trainer:
                       self.validator.best_metric.format(progress.best_value), progress.best_step)
         return self.run.path
 
+    def stop_reason(self) -> str | None:
+        """Why training ended before train.max_steps (or its epochs), None when it did not."""
+        if self.progress.step >= self.total_steps:
+            return None
+        return (f"{self.progress.evals_without_improvement} evaluations without a better "
+                f"validation {self.validator.best_metric.key} (train.patience="
+                f"{self.validator.patience}; train.patience=null trains every step)")
+
     def summary(self) -> RunSummary:
         """Best and final validation metrics, speed, seed, versions, commit."""
         progress, cfg = self.progress, self.cfg
         evaluations = self.run.events(VALIDATION)
         return RunSummary(
             dataset=cfg.dataset.name, model=cfg.model.name, afa_enabled=bool(cfg.afa.enabled),
-            seed=cfg.seed, steps=progress.step,
+            seed=cfg.seed, steps=progress.step, stopped_early=self.stop_reason() is not None,
+            stop_reason=self.stop_reason(),
             best=next((e for e in evaluations if e.step == progress.best_step), None),
             final=evaluations[-1] if evaluations else None,
             train_seconds=progress.train_seconds,

@@ -38,6 +38,9 @@ class MetricSink:
     def warn(self, message: str) -> None:
         pass
 
+    def note(self, message: str) -> None:
+        """Something the user should know that is not a fault (an early stop)."""
+
     def close(self) -> None:
         pass
 
@@ -67,6 +70,9 @@ class LogSink(MetricSink):
     def warn(self, message: str) -> None:
         self.log.warning(message)
 
+    def note(self, message: str) -> None:
+        self.log.info(message)
+
 
 class DisplaySink(MetricSink):
     def __init__(self, display: TrainingDisplay):
@@ -86,6 +92,9 @@ class DisplaySink(MetricSink):
 
     def warn(self, message: str) -> None:
         self.display.warn(message)
+
+    def note(self, message: str) -> None:
+        self.display.note(message)
 
     def close(self) -> None:
         self.display.stop()
@@ -122,6 +131,10 @@ class Sinks(MetricSink):
     def warn(self, message: str) -> None:
         for sink in self.sinks:
             sink.warn(message)
+
+    def note(self, message: str) -> None:
+        for sink in self.sinks:
+            sink.note(message)
 
 
 class TrackerSink(MetricSink):
