@@ -66,6 +66,13 @@ def test_glob_selects_options_of_a_config_group(tmp_path):
     assert "afa=mine" in [job.overrides[0] for job in plan_sweep(["afa=glob(*)"], tmp_path).jobs]
 
 
+def test_a_preset_line_with_a_key_twice_is_refused(tmp_path):
+    (tmp_path / "sweep").mkdir()
+    (tmp_path / "sweep" / "twice.yaml").write_text("grids:\n  - seed=1,2 afa=off seed=3\n")
+    with pytest.raises(UserError, match=r"sweep preset 'twice': seed is given twice"):
+        plan_sweep(["+sweep=twice"], tmp_path)
+
+
 def test_job_names_and_swept_keys():
     plan = plan_sweep(["afa.mask_ratio=0.1,0.2", "seed=1,2", "train=quick"])
     assert plan.swept_keys == ["afa.mask_ratio", "seed"]
@@ -95,6 +102,7 @@ def test_mask_ratio_preset_and_command_line_merge():
 @pytest.mark.parametrize("preset, jobs, first", [
     ("baseline_vs_afa", 18, ["dataset=sst2", "afa=off", "seed=1", "train=quick"]),
     ("ablations", 18, ["afa=off", "seed=1", "dataset=sst2", "train=quick"]),
+    ("tradeoff", 30, ["seed=1", "dataset=sst2", "train=quick", "afa=off"]),
 ])
 def test_study_presets(preset, jobs, first):
     plan = plan_sweep([f"+sweep={preset}"])
@@ -117,13 +125,15 @@ def test_every_job_is_checked_before_anything_runs():
     (["seed=1,2", "run_dir=x"], "run_dir=x: a sweep gives every job its own folder"),
     (["+sweep=mask_ratio", "+sweep=ablations"], "Give one sweep preset"),
     (["+sweep=nope"], "Unknown sweep 'nope'. Valid choices: ablations, baseline_vs_afa, "
-                       "learning_curve, mask_ratio, transfer"),
+                       "learning_curve, mask_ratio, tradeoff, transfer"),
     (["afa.mask_ratio=interval(0.1,0.3)"], "an interval cannot be enumerated"),
     (["afa=off,default", "seed=1,2", "--baseline", "afa=of"],
      "--baseline afa=of: no job has it; the values of afa are default, off"),
     (["afa=off,default", "seed=1,2", "--baseline", "seed=1"], "give KEY=VALUE with a swept key"),
     (["seed=glob(*)"], "'seed' is not a config group"),
     (["seed=1"], "Nothing to sweep"),
+    (["seed=1,2", "afa=off", "seed=7"], "seed is given twice (seed=1,2 and seed=7); give each key once"),
+    (["afa.mask_ratio=0.1,0.2", "+afa.mask_ratio=0.3"], "afa.mask_ratio is given twice"),
     (["seed=1,2", "--metric", "loss"], "--metric loss: choose one of best_accuracy"),
     (["seed=1,2", "--jobs", "0"], "--jobs must be at least 1"),
     (["seed=1,2", "--name", "a b"], "--name 'a b': use letters"),

@@ -65,12 +65,15 @@ def plan_sweep(args: list[str], config_dir: Path | None = None) -> Plan:
                             "use output_dir=DIR to choose where the sweep folder goes.")
     if len(presets) > 1 or any(o.is_sweep_override() for o in presets):
         raise UserError("Give one sweep preset (+sweep=NAME); run several presets as separate sweeps.")
+    refuse_repeated_keys(command_line)
     preset = presets[0].get_value_element_as_str() if presets else None
     if preset is None and not any(o.is_sweep_override() for o in command_line):
         raise UserError("Nothing to sweep: give an override with several values (e.g. seed=1,2,3) "
                         "or a preset (+sweep=mask_ratio); for a single run use afa train.")
     config_dirs = [Path(config_dir)] if config_dir else []
     preset_grids = [parse(line) for line in load_preset(preset, config_dirs)] if preset else [[]]
+    for grid in preset_grids:
+        refuse_repeated_keys(grid, f"sweep preset '{preset}': ")
     grids = [merge(grid, command_line) for grid in preset_grids]
     job_overrides: list[list[str]] = []
     for grid in grids:
@@ -83,6 +86,18 @@ def plan_sweep(args: list[str], config_dir: Path | None = None) -> Plan:
     jobs = [Job(job_name(i, width, v, swept), overrides, v)
             for i, (overrides, v) in enumerate(zip(job_overrides, values))]
     return Plan(preset, [[o.input_line for o in grid] for grid in grids], jobs, swept)
+
+
+def refuse_repeated_keys(overrides: list[Override], where: str = "") -> None:
+    """A key given twice would make Hydra keep its last value in every job: seed=1,2 beside
+    seed=7 runs identical jobs, whose spread is then no spread."""
+    seen: dict[str, str] = {}
+    for override in overrides:
+        key = key_of(override)
+        if key in seen:
+            raise UserError(f"{where}{key} is given twice ({seen[key]} and {override.input_line}); "
+                            f"give each key once, with all its values (e.g. {key}=a,b,c).")
+        seen[key] = override.input_line
 
 
 def load_preset(name: str, config_dirs: list[Path]) -> list[str]:
