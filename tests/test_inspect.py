@@ -372,6 +372,21 @@ def test_existing_output_is_refused_and_kept(tiny_runs, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["page.html"]
 
 
+@pytest.mark.parametrize("mode", [["fine"], ["--dataset", "sst2"]])
+@pytest.mark.parametrize("option", ["--html", "--png", "--json"])
+def test_an_output_under_a_file_is_refused_before_any_scoring(tiny_runs, tmp_path, mode, option):
+    afile = tmp_path / "afile"
+    afile.write_text("keep me", encoding="utf-8")
+    line = refuse(*mode, "--checkpoint", tiny_runs["off"], option, afile / f"p.{option[2:]}")
+    assert f"{afile} is a file, not a folder" in line and line.startswith(f"error: {option} ")
+    assert afile.read_text(encoding="utf-8") == "keep me"
+
+
+def test_a_png_not_named_png_is_refused(tiny_runs, tmp_path):
+    line = refuse("fine", "--checkpoint", tiny_runs["off"], "--png", tmp_path / "x.jpg")
+    assert "written as a PNG image; name it x.png" in line and not (tmp_path / "x.jpg").exists()
+
+
 def test_batch_size_and_device_change_no_number(tiny_runs, tmp_path):
     one_at_a_time = inspect_json(tmp_path, *SENTENCES, "--checkpoint", tiny_runs["off"],
                                  "--device", "cpu", "--batch-size", "1")

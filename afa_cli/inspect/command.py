@@ -12,6 +12,7 @@ from rich.console import RenderableType
 from afa_cli import runs
 from afa_cli.commands import EVAL_BATCH_SIZE
 from afa_cli.errors import UserError
+from afa_cli.paths import check_new_file
 from afa_cli.inspect.corpus import inspect_dataset
 from afa_cli.inspect.document import report_document
 from afa_cli.inspect.export import json_payload
@@ -77,8 +78,11 @@ def _check(request: InspectRequest) -> None:
     request.spec.check()
     outputs = request.outputs()
     for option, path in outputs.items():
-        if path.exists():
-            raise UserError(f"{option} {path} already exists; choose a new file name.")
+        check_new_file(path, option)
+    png = outputs.get("--png")
+    if png and png.suffix.lower() != ".png":
+        raise UserError(f"--png {png}: the figure is written as a PNG image; name it "
+                        f"{png.with_suffix('.png').name}.")
     if len({p.resolve() for p in outputs.values()}) < len(outputs):
         raise UserError("--html, --png and --json must name different files.")
 
