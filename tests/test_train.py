@@ -265,6 +265,7 @@ def test_two_runs_started_at_once_get_two_folders(tmp_path):
     (["dataset.path=/nonexistent/file.tsv"], "dataset.path=/nonexistent/file.tsv does not exist"),
     (["afa.mask_with=nothing"], "afa.mask_with must be one of auto, mask, unk, drop"),
     (["model.source=/nonexistent/model"], "Cannot load model '/nonexistent/model'"),
+    (["afa.layer=-2"], "afa.layer=-2 is out of range: model.num_layers=1 keeps layers -1 to 0."),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
     result = run_afa("train", *TINY, *args, f"output_dir={tmp_path}", check=False)

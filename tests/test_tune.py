@@ -126,6 +126,9 @@ def test_a_bad_search_space_is_one_line_before_anything_is_written(tmp_path, spe
     (["+tune=afa", "--pruner", "mean"], "--pruner mean: choose median or none"),
     (["+tune=afa", "afa.policy=greedy"], "afa.policy"),
     (["+tune=afa", "--jobs", "0"], "--jobs must be at least 1"),
+    # a space wider than the model it is tuned on: refused before trial 0, not burnt on it
+    (["+tune=afa", "model.num_layers=1"],
+     "Search space 'afa': afa.layer=-3 is out of range: model.num_layers=1 keeps layers -1 to 0."),
 ])
 def test_bad_command_lines_are_one_line_exit_2_and_write_nothing(tmp_path, args, message):
     trials = [] if "--trials" in args else ["--trials", "2"]

@@ -65,6 +65,11 @@ def check_trainable(cfg: DictConfig) -> None:
     ranked = [m.key for m in registry.SCORES if m.higher_is_better is not None]
     if chosen not in ranked:
         raise UserError(f"train.best_metric={chosen}: choose one of {', '.join(ranked)}.")
+    layers, layer = cfg.model.get("num_layers"), cfg.afa.get("layer")
+    if layers is not None and layer is not None and not -layers <= layer < layers:
+        # the model's own depth is known only once it loads; a cut one is known now
+        raise UserError(f"afa.layer={layer} is out of range: model.num_layers={layers} keeps "
+                        f"layers {-layers} to {layers - 1}.")
     if cfg.dataset.get("eval_only"):
         raise UserError(f"dataset={cfg.dataset.name} is for evaluation only: train on another "
                         f"dataset, then score this one with afa eval RUN dataset="
