@@ -80,6 +80,35 @@ def test_bad_rows_are_counted_with_first_line(tmp_path):
     assert "1 rows with a missing or out-of-range label (first at line 4)" in str(err.value)
 
 
+@pytest.mark.parametrize("suffix, row", [(".tsv", "bad\t0\twith a tab\n"),
+                                         (".csv", "bad,0,with a comma\n")])
+def test_a_row_with_more_fields_than_the_header_is_named(tmp_path, suffix, row):
+    path = tmp_path / f"d{suffix}"
+    header = "sentence\tlabel\n" if suffix == ".tsv" else "sentence,label\n"
+    path.write_text(header + ("good\t1\n" if suffix == ".tsv" else "good,1\n") + row, encoding="utf-8")
+    with pytest.raises(UserError, match=rf"d{suffix}:3 has 3 fields, the header 2: a stray"):
+        read_labelled_file(path, "sentence", "label", LABELS)
+
+
+def test_a_folder_given_as_a_data_file_is_named_as_a_folder(tmp_path):
+    with pytest.raises(UserError, match="is a folder; name a .tsv, .csv or .jsonl file in it"):
+        read_labelled_file(tmp_path, "sentence", "label", LABELS)
+
+
+def test_a_missing_split_names_the_splits_there_are(tmp_path):
+    folder = tmp_path / "reviews"
+    folder.mkdir()
+    (folder / "test.tsv").write_text("sentence\tlabel\nfine\t1\n", encoding="utf-8")
+    dcfg = compose_config([f"dataset.path={folder}"]).dataset
+    with pytest.raises(UserError, match=r"no 'validation' split in .*reviews; its splits: test "
+                                        r"\(afa eval: --split test\)"):
+        load_split(dcfg, "validation")
+    (folder / "train.tsv").write_text("sentence\tlabel\nfine\t1\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"its splits: test, train, validation \(afa eval: "
+                                        r"--split validation\)"):
+        load_split(dcfg, "valdation")
+
+
 def test_missing_column_names_the_columns(tmp_path):
     path = tmp_path / "d.tsv"
     path.write_text("text\tlabel\na\t1\n", encoding="utf-8")
@@ -100,6 +129,44 @@ def test_resolution_prefers_explicit_path_then_data_dir(tmp_path, monkeypatch):
     train, val = load_split(dcfg, "train"), load_split(dcfg, "validation")
     assert len(train.texts) == 18 and len(val.texts) == 2        # carved: val_fraction 0.1
     assert not set(train.texts) & set(val.texts)
+
+
+def _hub_copy(folder: Path, split: str, header: str, rows: list[str]) -> str:
+    """A small dataset in a hub dataset's own format, loaded by `datasets` from a folder."""
+    folder.mkdir(exist_ok=True)
+    (folder / f"{split}.csv").write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return str(folder)
+
+
+@pytest.mark.parametrize("dataset, header", [("cr", "text,label,label_text"),  # SetFit/CR
+                                             ("mr", "text,label"),  # rotten_tomatoes
+                                             ("sst5", "text,label,label_text")])  # SetFit/sst5
+def test_hub_copies_are_read_from_their_own_text_column(tmp_path, monkeypatch, dataset, header):
+    monkeypatch.setenv("AFA_DATA_DIR", str(tmp_path / "no local copies"))
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    extra = ",x" if header.count(",") == 2 else ""
+    dcfg = compose_config([f"dataset={dataset}"]).dataset
+    for split, stem in dcfg.hub_splits.items():  # the hub's own splits, in its own columns
+        hub = _hub_copy(tmp_path / dataset, stem, header,
+                        [f"{split} review {i},{i % 2}{extra}" for i in range(30)])
+    dcfg = compose_config([f"dataset={dataset}", f"dataset.hub_id={hub}"]).dataset
+    for split in ("train", "validation"):
+        rows = load_split(dcfg, split)
+        carved = "validation" not in dcfg.hub_splits
+        assert len(rows.texts) == ((27 if split == "train" else 3) if carved else 30)
+        assert all(t.startswith(f"{'train' if carved else split} review ") for t in rows.texts)
+
+
+def test_yelp_reads_the_hub_test_split_and_a_missing_column_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("AFA_DATA_DIR", str(tmp_path / "no local copies"))
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    hub = _hub_copy(tmp_path / "yelp", "test", "text,label", ["great food,1", "cold soup,0"])
+    dcfg = compose_config(["dataset=yelp", f"dataset.hub_id={hub}"]).dataset
+    assert load_split(dcfg, "test").texts == ["great food", "cold soup"]
+    dcfg = compose_config(["dataset=yelp", f"dataset.hub_id={hub}", "dataset.hub_text_col=review"]).dataset
+    with pytest.raises(UserError, match=r"has no column 'review' \(columns: text, label\); set "
+                                        r"dataset.hub_text_col."):
+        load_split(dcfg, "test")
 
 
 def test_nothing_found_names_all_three_places(tmp_path, monkeypatch):

@@ -63,6 +63,9 @@ class DatasetConfig:
     local_splits: dict[str, str] = setting({"train": "train"},
                                            "afa split name -> local file stem")
     hub_splits: dict[str, str] = setting({"train": "train"}, "afa split name -> hub split name")
+    hub_text_col: Optional[str] = setting(None, "the hub dataset's text column; null = text_col")
+    hub_label_col: Optional[str] = setting(None, "the hub dataset's label column; null = "
+                                                 "label_col")
     val_fraction: float = setting(0.1, "fraction of train carved out as validation when there "
                                        "is no validation split", gt=0, lt=1)
     split_seed: int = setting(0, "seed of that carving")
