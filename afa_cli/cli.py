@@ -37,7 +37,8 @@ def main() -> None:
     """The `afa` command: `app`, with a write that fails for want of room (a full disk, at any
     point of any command) as one line instead of a traceback."""
     try:
-        app()
+        if not _completion_for_a_named_shell(sys.argv[1:]):
+            app()
     except OSError as err:
         if not (why := no_room(err)):
             raise
@@ -48,11 +49,42 @@ def main() -> None:
         sys.exit(2)
 
 
+def _completion_for_a_named_shell(args: list[str]) -> bool:
+    """`afa --show-completion zsh` / `--install-completion fish`: Typer's flags act for the shell
+    they detect (the one afa runs under) and would ignore the one named."""
+    if len(args) != 2 or args[0] not in ("--show-completion", "--install-completion"):
+        return False
+    from typer._completion_classes import completion_init
+    from typer._completion_shared import Shells, get_completion_script, install
+
+    shells = [shell.value for shell in Shells]
+    if args[1] not in shells:
+        _fail_now(f"{args[0]} {args[1]}: choose one of {', '.join(shells)} (or name none: the "
+                  "shell afa runs under).")
+    completion_init()
+    if args[0] == "--show-completion":
+        print(get_completion_script(prog_name="afa", complete_var="_AFA_COMPLETE", shell=args[1]))
+    else:
+        shell, path = install(shell=args[1], prog_name="afa", complete_var="_AFA_COMPLETE")
+        print(f"{shell} completion installed in {path}; it takes effect in a new terminal.")
+    return True
+
+
+def _fail_now(message: str) -> None:
+    """_fail outside a typer command."""
+    _print_error(message)
+    sys.exit(2)
+
+
 def _fail(message: str, code: int = 2) -> None:
+    _print_error(message)
+    raise typer.Exit(code)
+
+
+def _print_error(message: str) -> None:
     # escaped: a message may hold brackets (a YAML list, a path) that rich would read as markup
     err_console.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False,
                       soft_wrap=True)
-    raise typer.Exit(code)
 
 
 class StrictCommand(TyperCommand):
@@ -177,6 +209,9 @@ def eval_command(
     baseline: Optional[str] = typer.Option(
         None, "--baseline", help="With --suite and several runs: the variant (an override such "
                                  "as afa=off) the others are compared with."),
+    resume: Optional[list[Path]] = typer.Option(
+        None, "--resume", help="With --suite: continue the report folder an interrupted "
+                               "evaluation left (RUN/suites/NAME), one per run (repeatable)."),
     device: str = DEVICE,
     batch_size: int = BATCH_SIZE,
     config_dirs: Optional[list[Path]] = CONFIG_DIRS,
@@ -195,10 +230,14 @@ def eval_command(
         if given:
             _fail(f"{given[0]} does not combine with --suite: a suite's probes name their own "
                   "data, split and limit (see conf/suite/).")
-        _eval_suite(runs_given, suite, overrides, baseline, config_dirs or [], device, batch_size)
+        _eval_suite(runs_given, suite, overrides, baseline, config_dirs or [], device, batch_size,
+                    resume or [])
         return
     if baseline is not None:
         _fail("--baseline compares the variants of a suite: add --suite NAME.")
+    if resume:
+        _fail("--resume continues an interrupted suite's report: add --suite NAME (the suite "
+              "it was scored with).")
     try:
         if len(runs_given) > 1:
             raise UserError(f"{runs_given[1]}: afa eval scores one checkpoint; several runs "
@@ -223,18 +262,23 @@ def eval_command(
 
 
 def _eval_suite(paths: list[Path], suite: str, overrides: list[str], baseline: str | None,
-                config_dirs: list[Path], device: str, batch_size: int) -> None:
+                config_dirs: list[Path], device: str, batch_size: int,
+                resume: list[Path]) -> None:
     try:
         _quiet_libraries()
-        from afa_cli.commands.suite import SuiteRequest, run_suite
+        from afa_cli.commands.suite import SuiteInterrupted, SuiteRequest, run_suite
         from afa_cli.evaluation.document import suite_document
         from afa_cli.views.terminal import render_terminal
 
         report = run_suite(SuiteRequest(paths, suite, overrides, config_dirs, baseline, device,
-                                        batch_size), err_console)
+                                        batch_size, resume), err_console)
     except UserError as err:
         _fail(str(err))
-    console.print(render_terminal(suite_document(report)))
+    except SuiteInterrupted as stop:
+        err_console.print(escape(str(stop)), highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
+    # crop=False: off a terminal a table's rows are written whole (views.terminal.FittedTable)
+    console.print(render_terminal(suite_document(report)), crop=False)
 
 
 @app.command("predict", cls=StrictCommand)
@@ -395,7 +439,7 @@ def inspect_attention_command(
         _fail(str(err))
     for warning in report.warnings:
         err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
-    console.print(terminal_report(report))
+    console.print(terminal_report(report), crop=False)  # tables' rows whole off a terminal
     for path in written:
         console.print(f"written: {path}", highlight=False)
 
@@ -468,5 +512,7 @@ def sweep(
             table.add_row(*row)
         console.print(table)
     console.print("written: " + ", ".join(str(path) for path in report.files), highlight=False)
+    if report.live_pid:
+        err_console.print(f"note: {report.in_progress_line()}", highlight=False, soft_wrap=True)
     if report.failed:
         _fail(report.not_done_line(), code=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bisect
 import csv
+import difflib
 import hashlib
 import json
 import os
@@ -16,9 +17,11 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
+from rich.markup import escape
 
 from afa_cli.display import NoProgress, WorkProgress
-from afa_cli.errors import UserError
+from afa_cli import files
+from afa_cli.errors import UserError, no_room
 from afa_cli.paths import shown_path
 
 FILE_SUFFIXES = (".tsv", ".csv", ".jsonl")
@@ -49,6 +52,8 @@ def load_split(dcfg, split: str) -> Split:
         return _local_split(dcfg, folder, split)
     try:
         return _hub_split(dcfg, split)
+    except UserError:  # the hub copy was found: what is wrong with it is the line to give
+        raise
     except Exception as err:  # datasets raises many types when offline or the id is wrong
         tried.append(f"hub id '{dcfg.hub_id}' ({type(err).__name__})")
     raise UserError(
@@ -94,13 +99,29 @@ def _local_split(dcfg, path: Path, split: str) -> Split:
         split_file = _split_file(path, stems.get(split, split))
     if split in ("train", "validation") and validation_file is None:
         if train_file is None:
-            raise UserError(f"No train file (.tsv/.csv/.jsonl) in {path}.")
+            raise _no_split(dcfg, path, split)
         rows = read_labelled_file(train_file, dcfg.text_col, dcfg.label_col, dcfg.label_names)
         return carve_validation(rows, split, dcfg.val_fraction, dcfg.split_seed)
     if split_file is None:
-        raise UserError(f"Dataset '{dcfg.name}' has no '{split}' split in {path}.")
+        raise _no_split(dcfg, path, split)
     return read_labelled_file(split_file, dcfg.text_col, dcfg.label_col, dcfg.label_names,
                               dcfg.get("pair_col"))
+
+
+def _no_split(dcfg, folder: Path, split: str) -> UserError:
+    """The splits a dataset folder has, named as afa names them (validation is carved from
+    train where there is no validation file)."""
+    names = {stem: name for name, stem in dict(dcfg.local_splits).items()}
+    found = sorted({names.get(f.stem, f.stem) for f in folder.iterdir()
+                    if f.is_file() and f.suffix.lower() in FILE_SUFFIXES})
+    if "train" in found and "validation" not in found:
+        found.append("validation")
+    if not found:
+        return UserError(f"Dataset '{dcfg.name}': {folder} holds no data file "
+                         f"({', '.join(FILE_SUFFIXES)}).")
+    closest = difflib.get_close_matches(split, found, n=1) or found
+    return UserError(f"Dataset '{dcfg.name}' has no '{split}' split in {folder}; its splits: "
+                     f"{', '.join(found)} (afa eval: --split {closest[0]}).")
 
 
 def carve_validation(rows: Split, split: str, fraction: float, seed: int) -> Split:
@@ -151,8 +172,14 @@ def _hub_split(dcfg, split: str) -> Split:
     if name not in hub_splits:
         raise UserError(f"Dataset '{dcfg.name}' has no '{split}' split on the hub.")
     ds = datasets.load_dataset(dcfg.hub_id, dcfg.hub_config, split=hub_splits[name])
-    rows = Split(list(ds[dcfg.text_col]), _labels(list(ds[dcfg.label_col]), dcfg.label_names),
-                 dcfg.hub_id)
+    # .get: a run's saved config from before these keys has neither
+    text_col = dcfg.get("hub_text_col") or dcfg.text_col
+    label_col = dcfg.get("hub_label_col") or dcfg.label_col
+    for key, column in (("hub_text_col", text_col), ("hub_label_col", label_col)):
+        if column not in ds.column_names:
+            raise UserError(f"The hub dataset {dcfg.hub_id} has no column '{column}' (columns: "
+                            f"{', '.join(ds.column_names)}); set dataset.{key}.")
+    rows = Split(list(ds[text_col]), _labels(list(ds[label_col]), dcfg.label_names), dcfg.hub_id)
     check_rows(rows)
     return carve_validation(rows, split, dcfg.val_fraction, dcfg.split_seed) if carve else rows
 
@@ -166,6 +193,8 @@ def read_labelled_file(path: Path, text_col: str, label_col: str, label_names,
     """Rows of a labelled file (and the pairs pair_col makes); stops with the count and first
     line of bad rows."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"Data file {path} is a folder; name a .tsv, .csv or .jsonl file in it.")
     if not path.is_file():
         raise UserError(f"Data file {path} does not exist.")
     records = list(file_records(path))
@@ -209,6 +238,11 @@ def file_records(path: Path):
         else:
             raise UserError(f"{path}: unsupported file type '{suffix}'; use .tsv, .csv or .jsonl.")
         for row in reader:
+            if None in row:  # DictReader's key for the fields beyond the header's
+                raise UserError(f"{path}:{reader.line_num} has {len(reader.fieldnames) + len(row[None])} "
+                                f"fields, the header {len(reader.fieldnames)}: a stray "
+                                f"{'tab' if suffix == '.tsv' else 'comma'} in a text? Fix that row "
+                                f"(or quote the text{'' if suffix == '.csv' else ' in a .csv'}).")
             yield reader.line_num, row
 
 
@@ -342,11 +376,26 @@ def encode(texts: list[str], labels: list[int], tokenizer, max_length: int,
         return Encoded(input_ids, word_ids, list(labels))
     with WorkProgress(console, label, len(texts)) if console else NoProgress() as progress:
         input_ids, word_ids = _tokenise(texts, tokenizer, max_length, progress)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-    torch.save((input_ids, word_ids), tmp)
-    os.replace(tmp, cache)
+    failed = files.write_cache(cache, lambda tmp: files.torch_save((input_ids, word_ids), tmp))
+    if failed is not None:
+        _warn_cache_not_written(failed)
     return Encoded(input_ids, word_ids, list(labels))
+
+
+_CACHE_WARNED: set[Path] = set()
+
+
+def _warn_cache_not_written(err: OSError) -> None:
+    """The tokenised cache only saves time: a cache that cannot be written (a full disk, a
+    read-only folder) is one warning, once per process, and the work goes on without it."""
+    if CACHE_DIR in _CACHE_WARNED:
+        return
+    _CACHE_WARNED.add(CACHE_DIR)
+    why = no_room(err) or (err.strerror or str(err)).lower()
+    Console(stderr=True).print(
+        f"[yellow]warning:[/yellow] cannot write the tokenised cache {escape(str(err.filename))}: "
+        f"{why}; going on without it (free some space, or set AFA_CACHE_DIR to a folder with "
+        "room).", highlight=False, soft_wrap=True)
 
 
 def _tokenise(texts: list[str], tokenizer, max_length: int,

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
+from afa_cli import files
 from afa_cli.afa.method import Forward
 from afa_cli.attention_kernels import AttentionRecorder, attention_modules, ensure_fast_attention
 from afa_cli.data import CACHE_DIR
@@ -89,14 +90,19 @@ def _cached_model_folder(name: str, build: Callable[[Path], Path]) -> Path:
         return target
     scratch = target.with_name(f"{target.name}.{os.getpid()}.tmp")
     shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
     try:
+        scratch.mkdir(parents=True)
         built = build(scratch)
         try:
             os.replace(built, target)
         except OSError:
             if not (target / "config.json").is_file():  # not another process finishing first
                 raise
+    except BaseException as err:
+        if (failure := files.room_error(target, err, "run the command again (or set "
+                                        "AFA_CACHE_DIR to a folder with room)")) is not None:
+            raise failure from None
+        raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return target

@@ -8,6 +8,7 @@
     <run>/checkpoints/{best,last}/   Hugging Face folders; last/ adds training_state.pt
     <run>/eval_<dataset>_<split>[_<checkpoint>][-N].json   afa eval reports, never overwritten
     <run>/suites/<suite>[-N]/report.json   afa eval --suite, one folder per evaluation
+                                           (comparison.json/.md: with several runs)
     <run>/job.log              a sweep job's output
     <run>/trackers.json        what identifies the run in each tracker it is logged to (MLflow's
                                run id and store, W&B's run id): a resume or afa log continues it
@@ -24,6 +25,7 @@ import os
 import pickle
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
@@ -33,6 +35,7 @@ from pathlib import Path
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
+from afa_cli import files
 from afa_cli.errors import UserError, no_room
 from afa_cli.paths import check_folder_path
 
@@ -112,6 +115,7 @@ class Run:
     TRACKERS = "trackers.json"
     SUITES = "suites"              # suites/<suite>[-N]/: one evaluation with a suite each
     SUITE_REPORT = "report.json"   # ... its numbers; beside it, each attack's CSV
+    SUITE_COMPARISON = "comparison"  # ... and .json/.md: the runs it was compared with
     LOCK = ".lock"  # held by the process writing the run; names its pid
     # What docs/results keeps of a run: enough to label and tabulate it, no weights (and the
     # latest report of each suite it was evaluated with).
@@ -165,11 +169,13 @@ class Run:
 
     def write_config(self, cfg: DictConfig, overrides: list[str],
                      config_dirs: list[Path] = ()) -> None:
-        OmegaConf.save(cfg, self.path / self.CONFIG, resolve=True)
-        OmegaConf.save(OmegaConf.create(list(overrides)), self.path / self.OVERRIDES)
+        files.write_text(self.path / self.CONFIG, OmegaConf.to_yaml(cfg, resolve=True),
+                         replace=True)
+        files.write_text(self.path / self.OVERRIDES,
+                         OmegaConf.to_yaml(OmegaConf.create(list(overrides))), replace=True)
         if config_dirs:
-            OmegaConf.save(OmegaConf.create([str(Path(d).resolve()) for d in config_dirs]),
-                           self.path / self.CONFIG_DIRS)
+            files.write_text(self.path / self.CONFIG_DIRS, OmegaConf.to_yaml(
+                OmegaConf.create([str(Path(d).resolve()) for d in config_dirs])), replace=True)
 
     def config(self) -> DictConfig:
         """The resolved config the run was trained with."""
@@ -196,8 +202,7 @@ class Run:
     def append_event(self, step: int, epoch: int, split: str, metrics: dict) -> None:
         event = {"step": step, "epoch": epoch, "split": split, "time": time.time(),
                  "metrics": finite(metrics)}
-        with (self.path / self.METRICS).open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(event) + "\n")
+        files.append_line(self.path / self.METRICS, json.dumps(event))
 
     def event_count(self) -> int:
         """Lines of metrics.jsonl so far: a checkpoint records it, so that a resume from it knows
@@ -216,10 +221,10 @@ class Run:
         aside = next(candidate for n in range(1, 10_000) for candidate in
                      [self.path / f"metrics.after-{keep}{'' if n == 1 else f'-{n}'}.jsonl"]
                      if not candidate.exists())
-        aside.write_bytes(b"".join(lines[keep:]))
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(b"".join(lines[:keep]))
-        os.replace(tmp, path)
+        with files.open_new(aside, "wb") as handle:
+            handle.write(b"".join(lines[keep:]))
+        with files.open_new(path, "wb", replace=True) as handle:
+            handle.write(b"".join(lines[:keep]))
         return aside
 
     def events(self, split: str | None = None) -> list[Event]:
@@ -236,7 +241,7 @@ class Run:
         logger.setLevel(logging.INFO)
         logger.propagate = False
         if not logger.handlers:
-            handler = logging.FileHandler(self.path / self.LOG, encoding="utf-8")
+            handler = _LogFile(self.path / self.LOG, encoding="utf-8")
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
             logger.addHandler(handler)
         return logger
@@ -282,19 +287,41 @@ class Run:
         stem = f"eval_{dataset}_{split}" + ("" if checkpoint == BEST else f"_{checkpoint}")
         return write_new_json(self.path, stem, payload)
 
-    def new_suite_folder(self, suite: str) -> Path:
+    def new_suite_report(self, suite: str, payload: dict) -> Path:
         """suites/<suite>/ for the first evaluation with a suite, suites/<suite>-2/, -3, ...
-        for later ones: created here, so that two evaluations at once get two folders."""
+        for later ones, created here (two evaluations at once get two folders) with its first
+        report.json: both or neither, so that a report that cannot be written (a full disk)
+        leaves no empty folder behind."""
         parent = self.path / self.SUITES
-        parent.mkdir(exist_ok=True)
-        for attempt in range(1, 10_000):
-            folder = parent / (suite if attempt == 1 else f"{suite}-{attempt}")
-            try:
-                folder.mkdir()
-                return folder
-            except FileExistsError:
-                continue
-        raise UserError(f"{parent} holds 10,000 evaluations with suite {suite}; move some away.")
+        created: list[Path] = []
+        try:
+            created = files.make_folders(parent)
+            for attempt in range(1, 10_000):
+                folder = parent / (suite if attempt == 1 else f"{suite}-{attempt}")
+                try:
+                    folder.mkdir()
+                    break
+                except FileExistsError:
+                    continue
+            else:
+                raise UserError(f"{parent} holds 10,000 evaluations with suite {suite}; move "
+                                "some away.")
+            created.insert(0, folder)
+            write_json(folder / self.SUITE_REPORT, payload)
+        except BaseException as err:
+            files.remove_folders(created)
+            if (failure := files.room_error(parent, err)) is not None:
+                raise failure from None
+            raise
+        return folder
+
+    @classmethod
+    def suite_report(cls, folder: Path) -> dict | None:
+        """A suite folder's report.json; None when there is none (or it is not JSON)."""
+        try:
+            return json.loads((Path(folder) / cls.SUITE_REPORT).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
 
     def keep(self, target: Path) -> None:
         """Copy the files docs/results keeps of a run into target. The folders the run was
@@ -319,9 +346,12 @@ class Run:
             write_json(target / self.SUITES / suite / self.SUITE_REPORT, payload)
 
     def suite_reports(self) -> dict[str, Path]:
-        """The latest report of each suite the run was evaluated with (suites/<suite>[-N]/)."""
+        """The latest complete report of each suite the run was evaluated with
+        (suites/<suite>[-N]/); one an interrupted evaluation left ("complete": false) is not."""
         reports: dict[str, tuple[int, Path]] = {}
         for report in (self.path / self.SUITES).glob(f"*/{self.SUITE_REPORT}"):
+            if (self.suite_report(report.parent) or {}).get("complete") is False:
+                continue
             suite, _, number = report.parent.name.rpartition("-")
             suite, order = (suite, int(number)) if number.isdigit() and suite else \
                 (report.parent.name, 1)
@@ -378,7 +408,7 @@ class Run:
                 model.config.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
             if state is not None:
-                _torch().save(state, tmp / self.TRAINING_STATE)
+                files.torch_save(state, tmp / self.TRAINING_STATE)
         except BaseException as err:
             shutil.rmtree(tmp, ignore_errors=True)  # a failed save (a full disk) leaves nothing
             if why := no_room(err):
@@ -410,6 +440,16 @@ class Run:
             raise UserError(f"{path} is damaged ({str(err).split('. ')[0]}); the run cannot "
                             f"continue from it. Its best weights are in {self.CHECKPOINTS}/{BEST}; "
                             "train a new run to go on.") from None
+
+
+class _LogFile(logging.FileHandler):
+    """train.log: a line that cannot be written for want of room stops the command with one line
+    naming the file, instead of logging's traceback on stderr and a training that goes on."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if (failure := files.room_error(self.baseFilename, sys.exc_info()[1])) is not None:
+            raise failure from None
+        super().handleError(record)
 
 
 def _torch():
@@ -486,46 +526,20 @@ def finite(value):
     return value
 
 
-def write_json(path: Path, payload: dict, exclusive: bool = False) -> None:
-    """Written whole or not at all; `exclusive`: never over an existing file."""
-    tmp = _written_aside(path.parent, path.name, payload)
-    if not exclusive:
-        os.replace(tmp, path)
-        return
-    try:
-        if not _published(tmp, path):
-            raise UserError(f"{path} already exists; choose a new file name.")
-    finally:
-        tmp.unlink()
+def write_json(path: Path, payload: dict, exclusive: bool = False, then: str = files.AGAIN) -> None:
+    """Written whole or not at all (see files.new_file); `exclusive`: never over an existing
+    file."""
+    files.write_text(path, _json_text(payload), replace=not exclusive, then=then)
 
 
 def write_new_json(folder: Path, stem: str, payload: dict) -> Path:
     """folder/<stem>.json, or <stem>-2.json, -3, ... whichever does not exist yet, written whole
     or not at all; two writers at once get two names."""
-    tmp = _written_aside(folder, stem, payload)
-    try:
-        for attempt in range(1, 10_000):
-            path = folder / (f"{stem}.json" if attempt == 1 else f"{stem}-{attempt}.json")
-            if _published(tmp, path):
-                return path
-        raise UserError(f"{folder} holds 10,000 reports named {stem}-N.json; move some away.")
-    finally:
-        tmp.unlink()
+    return files.write_numbered(folder, stem, ".json", _json_text(payload))
 
 
-def _written_aside(folder: Path, name: str, payload: dict) -> Path:
-    tmp = folder / f".{name}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(finite(payload), indent=2) + "\n", encoding="utf-8")
-    return tmp
-
-
-def _published(tmp: Path, path: Path) -> bool:
-    """A hard link publishes the finished file, and fails on an existing name."""
-    try:
-        os.link(tmp, path)
-        return True
-    except FileExistsError:
-        return False
+def _json_text(payload: dict) -> str:
+    return json.dumps(finite(payload), indent=2) + "\n"
 
 
 def environment() -> dict:

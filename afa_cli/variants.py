@@ -39,12 +39,20 @@ def as_values(overrides: list[str]) -> dict[str, str]:
     return dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o)
 
 
+def differing_keys(values: dict[str, str], base: dict[str, str], key: str) -> list[str]:
+    """The keys on which a variant and a baseline differ: set to other values, or set by one of
+    them only (an empty value is unset). The baseline's `key` and the keys under it aside: afa=off
+    sets no afa.mask_ratio and is still the baseline of afa.mask_ratio=0.1; a run on 300 training
+    rows is no variant of one trained on all of them."""
+    return sorted(k for k in {*values, *base} if k != key and not k.startswith(f"{key}.")
+                  and (values.get(k) or "") != (base.get(k) or ""))
+
+
 def matching_baseline(values: dict[str, str], bases: list[dict[str, str]],
                       key: str) -> int | None:
-    """The index of the one baseline that agrees with `values` on every key both set, `key`
-    aside: afa=off beside a mask-ratio grid is the baseline of every ratio; in a dataset × afa
-    grid each dataset has its own. None when there is no such baseline, or several."""
-    agreeing = [i for i, base in enumerate(bases)
-                if all(base[k] == values[k] for k in base if k != key and k in values
-                       and base[k] and values[k])]
+    """The index of the one baseline that differs from `values` in nothing but `key`
+    (differing_keys): afa=off beside a mask-ratio grid is the baseline of every ratio; in a
+    dataset × afa grid each dataset has its own. None when there is no such baseline, or
+    several."""
+    agreeing = [i for i, base in enumerate(bases) if not differing_keys(values, base, key)]
     return agreeing[0] if len(agreeing) == 1 else None

@@ -127,9 +127,7 @@ def section_suites(runs: list[KeptRun]) -> list[str]:
             metric = next(r.results[probe].headline_metric for r in results if probe in r.results)
             lines.append(f"| {probe} | {metric} | " + " | ".join(
                 variant_stats(members, probe).format(3) for members in variants.values()) + " |")
-        pairs = baseline_pairs({label: members[0].variant for label, members in variants.items()},
-                               None)
-        comparisons = compare_variants(probes, variants, pairs)
+        comparisons = compare_variants(probes, variants, baseline_pairs(variants, None).pairs)
         if comparisons:
             lines += ["", PAIRED_NOTE, "", "| " + " | ".join(COMPARISON_HEADER) + " |",
                       "|" + "---|" * len(COMPARISON_HEADER)]

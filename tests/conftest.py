@@ -42,6 +42,21 @@ def run_afa(*args: str, cwd: Path | None = None, check: bool = True,
     return result
 
 
+def run_afa_past_a_file_size_limit(limit: int, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """The real `afa` command where no file may grow past `limit` bytes (ulimit -f): writes past
+    it fail (EFBIG) as they do on a full disk. `env`: extra environment variables."""
+    import resource
+    import signal
+
+    def small_disk() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
+
+    return subprocess.run([sys.executable, "-m", "afa_cli", *args], cwd=ROOT,
+                          env=dict(os.environ, TOKENIZERS_PARALLELISM="false", **env),
+                          preexec_fn=small_disk, capture_output=True, text=True, timeout=600)
+
+
 def written_report(output: str) -> dict:
     """The JSON report whose path a command printed as `written: PATH` (a run's reports never
     replace each other, so tests sharing a run must read the one their command wrote)."""

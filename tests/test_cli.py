@@ -127,6 +127,24 @@ def test_scoring_options_default_to_the_scoring_batch_and_refuse_a_missing_gpu(t
     assert result.stderr.strip() == "error: --device tpu: choose auto, cpu or cuda."
 
 
+@pytest.mark.parametrize("shell, marker", [("zsh", "#compdef afa"), ("fish", "complete --command afa"),
+                                           ("bash", "COMPREPLY")])
+def test_the_completion_of_a_named_shell_is_that_shells(shell, marker):
+    # from bash, whose own script Typer's flag would print whatever shell is named
+    result = subprocess.run(["bash", "-c", f"{sys.executable} -m afa_cli --show-completion {shell}; exit $?"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and marker in result.stdout, result.stderr
+    assert shell == "bash" or "COMPREPLY" not in result.stdout
+
+
+def test_an_unknown_shell_is_one_line():
+    result = subprocess.run([sys.executable, "-m", "afa_cli", "--show-completion", "tcsh"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.strip() == (
+        "error: --show-completion tcsh: choose one of bash, zsh, fish, powershell, pwsh (or name "
+        "none: the shell afa runs under).")
+
+
 def test_shell_completion_is_offered():
     # typed in bash, as users do: the script is for the shell afa runs under, found by walking up
     # the process tree (`; exit` keeps bash from handing its process to afa, which would leave

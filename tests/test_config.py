@@ -163,6 +163,9 @@ def test_readme_states_the_schemas_afa_defaults():
     ("name=a/b", "Invalid config: name must be one folder name: letters, digits and . _ = + -."),
     ("train.max_train_samples=0", "Invalid config: train.max_train_samples must be >= 1."),
     ("train.patience=0", "Invalid config: train.patience must be >= 1."),
+    ("train.lr=1e-4)", "train.lr=1e-4) cannot be read (extraneous input ')' expecting <EOF>): "
+                       "write key=value, and quote a value"),
+    ("+seed=3", "+seed=... adds a key, and seed is already in the config: set it with seed=VALUE (no +)."),
 ])
 def test_common_mistakes_get_their_fix(override, message):
     with pytest.raises(UserError) as err:

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from afa_cli.cli import app
 from afa_cli.models import resolve_source
-from conftest import written_report
+from conftest import run_afa_past_a_file_size_limit, written_report
 
 pytestmark = pytest.mark.slow  # every test here scores a trained tiny run
 
@@ -88,3 +88,28 @@ def test_bad_eval_options_are_one_line_before_loading(tiny_runs, tmp_path, args,
     one_line_error(result, *fragments)
     assert existing.read_text() == "{}"
     assert sorted(p.name for p in run.iterdir()) == before
+
+
+def test_a_full_disk_while_evaluating_is_one_line_and_leaves_nothing_half_written(tiny_runs,
+                                                                                tmp_path):
+    """The tokenised cache only saves time: past the limit it is a warning and the evaluation
+    goes on; the predictions file is the command's own output: one line naming it, and neither
+    it nor the report is left behind."""
+    cache, report = tmp_path / "cache", tmp_path / "report.json"
+    args = ["eval", str(tiny_runs["off"]), "--limit", "500", "--out", str(report)]
+    cached = run_afa_past_a_file_size_limit(20_000, *args, AFA_CACHE_DIR=str(cache))
+    assert cached.returncode == 0 and "Traceback" not in cached.stderr, cached.stderr
+    warning, = cached.stderr.strip().splitlines()
+    assert warning.startswith(f"warning: cannot write the tokenised cache {cache / 'tokenized'}")
+    assert "file size limit" in warning and "AFA_CACHE_DIR" in warning
+    assert json.loads(report.read_text())["num_examples"] == 500
+    assert not cache.exists()  # no temporary file, no folder made for it
+    predictions = tmp_path / "new" / "predictions.jsonl"
+    failed = run_afa_past_a_file_size_limit(20_000, *args[:-1], str(tmp_path / "again.json"),
+                                            "--predictions", str(predictions),
+                                            AFA_CACHE_DIR=str(cache))
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr, failed.stderr
+    error = failed.stderr.strip().splitlines()[-1]
+    assert error == (f"error: Cannot write {predictions}: the file size limit (ulimit -f) is "
+                     "reached. Free some space, then run the command again.")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]  # nothing half-written

@@ -111,6 +111,16 @@ def test_one_seed_has_no_seed_interval():
     assert np.isnan(result.ci_low) and not result.significant
 
 
+def test_an_undefined_interval_prints_why_never_nan():
+    assert compare_seeds([0.80, 0.70, 0.60], [0.81, 0.71, 0.61]).interval_text(4) == "no spread"
+    assert compare_seeds([0.8], [0.9]).interval_text(4) == "one seed"
+    tied = compare_seeds([0.80, 0.70, 0.60], [0.81, 0.71, 0.61])
+    assert tied.p_text() == "–"
+    spread = compare_seeds([0.80, 0.70, 0.60], [0.82, 0.71, 0.64])
+    assert spread.interval_text(3) == f"[{spread.ci_low:+.3f}, {spread.ci_high:+.3f}]"
+    assert spread.p_text() == f"{spread.p_value:.3g}"
+
+
 @pytest.mark.parametrize("call", [
     lambda: compare_seeds([0.8, 0.7], [0.9]),
     lambda: compare_predictions([np.ones(3, bool)], [np.ones(4, bool)]),

@@ -13,6 +13,7 @@ import pytest
 from matplotlib.image import imread
 from rich.console import Console
 
+from afa_cli.errors import UserError
 from afa_cli.inspect import figure
 from afa_cli.inspect.command import terminal_report, write_outputs
 from afa_cli.inspect.document import report_document
@@ -202,7 +203,7 @@ def test_files_are_written_from_one_report_and_never_overwritten(tmp_path):
         payload = json.loads(outputs["--json"].read_text())
         assert [m["checkpoint"] for m in payload["models"]] == ["runs/baseline/checkpoints/best",
                                                                "runs/AFA/checkpoints/best"]
-        with pytest.raises(FileExistsError):
+        with pytest.raises(UserError, match="sentences.html already exists|dataset.html already exists"):
             write_outputs(report, {"--html": outputs["--html"]})
     rows = len(READINGS)
     image = imread(tmp_path / "sentences.png")

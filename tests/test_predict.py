@@ -120,6 +120,17 @@ def test_top_words_are_the_most_attended_words_in_order(run):
     assert len(json_lines(result.stdout)[-1]["top_words"]) == 1
 
 
+def test_a_text_cut_at_max_length_says_so_in_its_record_and_on_stderr(run):
+    long = " ".join(["great"] * 3000)  # one token a word: max_length 128 reads 126 of them
+    result = afa("predict", run, "--file", "-", input=f"{long}\nfine\n")
+    assert result.exit_code == 0, result.output
+    cut, whole = json_lines(result.stdout)
+    assert cut["truncated"] is True and cut["words_read"] == 126
+    assert whole["truncated"] is False and "words_read" not in whole
+    assert ("warning: 1 of 2 texts were longer than model.max_length (128 tokens)"
+            in " ".join(result.stderr.split()))
+
+
 def test_txt_tsv_csv_and_jsonl_files_give_the_same_predictions(run, tmp_path):
     files = {
         # a byte-order mark (Notepad, Excel's "CSV UTF-8") and blank lines
@@ -138,7 +149,7 @@ def test_txt_tsv_csv_and_jsonl_files_give_the_same_predictions(run, tmp_path):
         outputs.append(json_lines(result.stdout))
     assert [r["text"] for r in outputs[0]] == TEXTS
     assert all(output == outputs[0] for output in outputs)
-    assert set(outputs[0][0]) == {"text", "label", "probabilities"}
+    assert set(outputs[0][0]) == {"text", "label", "probabilities", "truncated"}
 
 
 def test_out_writes_a_new_file_and_refuses_an_existing_one(run, tmp_path):

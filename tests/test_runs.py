@@ -168,6 +168,68 @@ def test_a_failed_checkpoint_save_leaves_nothing_half_written(tmp_path):
     assert not (tmp_path / Run.CHECKPOINTS).exists() or not any((tmp_path / Run.CHECKPOINTS).iterdir())
 
 
+WRITES_PAST_A_LIMIT = """
+import json, sys, torch
+from pathlib import Path
+from afa_cli import files
+from afa_cli.errors import UserError
+from afa_cli.runs import Run, write_json, write_new_json
+folder = Path(sys.argv[1])
+outcomes = {}
+def attempt(name, write):
+    try:
+        write()
+        outcomes[name] = "written"
+    except UserError as err:
+        outcomes[name] = str(err)
+    except OSError as err:
+        outcomes[name] = f"OSError {err.errno} {err.filename}"
+attempt("json", lambda: write_json(folder / "new" / "deeper" / "big.json", {"x": "y" * 5000}))
+attempt("numbered", lambda: write_new_json(folder, "report", {"x": "y" * 5000}))
+attempt("stream", lambda: files.write_text(folder / "stream.jsonl", "z" * 5000))
+attempt("torch", lambda: files.torch_save(torch.zeros(5000), folder / "state.pt"))
+run = Run(folder)
+run.append_event(1, 0, "train", {"loss": 1.0})
+attempt("event", lambda: run.append_event(2, 0, "train", {"loss": "w" * 5000}))
+outcomes["events"] = [e.step for e in run.events()]
+outcomes["cache"] = str(files.write_cache(folder / "cache" / "x.pt",
+                                          lambda tmp: files.torch_save(torch.zeros(5000), tmp)))
+print(json.dumps(outcomes))
+"""
+
+
+def _file_size_limit() -> None:
+    """4 kB per file: a write past it fails (EFBIG) as it would on a full disk."""
+    import resource
+    import signal
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def test_writes_past_a_file_size_limit_are_one_line_naming_the_file_and_leave_nothing(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", WRITES_PAST_A_LIMIT, str(tmp_path)],
+                            preexec_fn=_file_size_limit, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    outcomes = json.loads(result.stdout)
+    limit = "the file size limit (ulimit -f) is reached. Free some space, then run the command again."
+    assert outcomes["json"] == f"Cannot write {tmp_path / 'new' / 'deeper' / 'big.json'}: {limit}"
+    assert outcomes["numbered"] == f"Cannot write {tmp_path / 'report.json'}: {limit}"
+    assert outcomes["stream"] == f"Cannot write {tmp_path / 'stream.jsonl'}: {limit}"
+    # torch's own writer says "unexpected pos"; the OSError behind it names the file
+    assert outcomes["torch"] == f"OSError 27 {tmp_path / 'state.pt'}"
+    assert outcomes["event"] == f"Cannot write {tmp_path / Run.METRICS}: {limit}"
+    assert outcomes["events"] == [1]  # the line that did not fit is not left half-written
+    assert outcomes["cache"] == f"[Errno 27] File too large: '{tmp_path / 'cache' / 'x.pt'}'"
+    # no temporary file, no folder made for a file that was not written
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == [Run.METRICS, "state.pt"], left  # state.pt: torch_save writes in place
+
+
 def test_one_writer_at_a_time_and_a_dead_writers_lock_is_taken_over(tmp_path):
     run = Run(tmp_path)
     assert run.writer() is None

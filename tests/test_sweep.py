@@ -32,7 +32,16 @@ from afa_cli.sweep.summary import STD_NOTE, summarize
 from conftest import DATA_DIR, ROOT, TINY, another_writer, needs_data, run_afa
 
 # TINY on ~200 rows: a real truncated MiniLM trained for a few steps.
-SMALL = [*TINY, "train.max_train_samples=200", "train.max_eval_samples=50"]
+
+
+def tiny_with(*overrides: str) -> list[str]:
+    """TINY with these overrides in place of its own of the same keys: a sweep takes each key
+    once."""
+    keys = {o.split("=", 1)[0] for o in overrides}
+    return [*(o for o in TINY if o.split("=", 1)[0] not in keys), *overrides]
+
+
+SMALL = tiny_with("train.max_train_samples=200", "train.max_eval_samples=50")
 # The same, leaving the sweep to split the cores between its jobs.
 SMALL_SPLIT = [o for o in SMALL if not o.startswith("train.num_threads=")]
 
@@ -137,7 +146,10 @@ def test_every_job_is_checked_before_anything_runs():
     (["seed=1,2", "--metric", "loss"], "--metric loss: choose one of best_accuracy"),
     (["seed=1,2", "--jobs", "0"], "--jobs must be at least 1"),
     (["seed=1,2", "--name", "a b"], "--name 'a b': use letters"),
-    (["seed=1,2", "hydra/launcher=nope"], "Could not find 'hydra/launcher/nope' (a launcher needs its plugin"),
+    (["seed=1,2", "hydra/launcher=nope"], "hydra/launcher=nope: no launcher 'nope' (installed "
+                                           "launchers: joblib, submitit_local, submitit_slurm)"),
+    (["seed=1,2", "hydra/launcher=jobllib"], "(installed launchers: joblib, submitit_local, "
+                                             "submitit_slurm; did you mean hydra/launcher=joblib?)"),
     (["seed=1,2", "hydra.job.chdir=true"], "hydra.job.chdir=true: afa sweep takes only hydra/launcher"),
 ])
 def test_bad_sweeps_fail_in_one_line_before_running(tmp_path, args, message):
@@ -206,6 +218,31 @@ def test_resume_counts_a_job_finished_by_hand_as_done(hand_made_sweep):
     assert job.status == DONE and job.error is None
     assert (hand_made_sweep / FAILED_JOB / "summary.json").is_file()
     assert not (hand_made_sweep / "previous_attempts").exists()
+
+
+def test_summarizing_a_live_sweep_writes_the_done_jobs_and_says_how_far_it_is(hand_made_sweep):
+    state = SweepState.read(hand_made_sweep)
+    running, pending = state.jobs[0], state.jobs[1]  # of the 0.1 ratio, whose third seed is done
+    running.status, pending.status = "running", "pending"
+    (hand_made_sweep / running.name / "summary.json").unlink()
+    (hand_made_sweep / pending.name / "summary.json").unlink()
+    sweeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        state.pid = sweeper.pid
+        state.save()
+        result = CliRunner().invoke(app, ["sweep", "--summarize", str(hand_made_sweep)])
+        # the one failed job is a failure still; the running and pending ones are not
+        assert result.exit_code == 1 and "1 of 9 jobs not done: 005_0.2_3" in result.stderr
+        assert (f"note: the sweep is still running (process {sweeper.pid}): 6 of 9 jobs done, "
+                "1 running, 1 pending") in " ".join(result.stderr.split())
+        assert (hand_made_sweep / "summary.md").is_file()
+        rows = list(csv.DictReader((hand_made_sweep / "summary.csv").open()))
+        assert [row["status"] for row in rows[:3]] == ["running", "pending", "done"]
+    finally:
+        sweeper.kill()
+        sweeper.wait()
+    result = CliRunner().invoke(app, ["sweep", "--summarize", str(hand_made_sweep)])
+    assert "still running" not in result.stderr and "3 of 9 jobs not done" in result.stderr
 
 
 def test_resume_never_moves_the_folder_of_a_job_still_training(hand_made_sweep):
@@ -365,8 +402,8 @@ def test_failing_job_does_not_stop_the_sweep_and_resume_reruns_it(tmp_path):
 @needs_data
 def test_stopped_sweep_stops_its_jobs_and_resumes(tmp_path):
     output_dir = tmp_path / "out"
-    sweep = subprocess.Popen([sys.executable, "-m", "afa_cli", "sweep", "seed=1,2", *TINY,
-                              "train.max_train_samples=600", f"output_dir={output_dir}"],
+    sweep = subprocess.Popen([sys.executable, "-m", "afa_cli", "sweep", "seed=1,2",
+                              *tiny_with("train.max_train_samples=600"), f"output_dir={output_dir}"],
                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # stop it once the first job is training (its first metrics are written)
     deadline = time.monotonic() + 300
@@ -413,8 +450,8 @@ def _alive(pid: int) -> bool:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="jobs die with the sweep on Linux")
 def test_a_sweep_killed_hard_takes_its_jobs_with_it_and_resumes(tmp_path):
     output_dir = tmp_path / "out"
-    sweep = subprocess.Popen([sys.executable, "-m", "afa_cli", "sweep", "seed=1,2", *TINY,
-                              "train.max_train_samples=1200", f"output_dir={output_dir}"],
+    sweep = subprocess.Popen([sys.executable, "-m", "afa_cli", "sweep", "seed=1,2",
+                              *tiny_with("train.max_train_samples=1200"), f"output_dir={output_dir}"],
                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while not list(output_dir.glob("sweeps/*/000_seed=1/metrics.jsonl")):
@@ -484,6 +521,21 @@ def test_baseline_pairs_every_group_with_it_over_shared_seeds(hand_made_sweep):
         summarize(hand_made_sweep, baseline="afa=default")
     with pytest.raises(UserError, match="give KEY=VALUE with a swept key"):
         summarize(hand_made_sweep, baseline="seed=1")
+
+
+def test_seeds_whose_differences_tie_print_no_spread_and_the_note_names_the_t_interval(
+        hand_made_sweep):
+    # every seed of ratio 0.2 now gains exactly as much over afa=off (.75, .75): no spread
+    for job, accuracy in (("003_0.2_1", 0.85), ("004_0.2_2", 0.85)):
+        (hand_made_sweep / job / "summary.json").write_text(
+            json.dumps(_run_summary(accuracy, accuracy - 0.01, 0.1)))
+    report = summarize(hand_made_sweep, baseline="afa=off")
+    title, _, rows = report.tables()[-1]
+    tied = next(row for row in rows if row[0] == "0.2" and row[2] == "best_accuracy")
+    assert tied[3] == "+0.1000" and tied[4] == "no spread" and tied[5] == "–"
+    markdown = (hand_made_sweep / "summary.md").read_text()
+    assert "nan" not in markdown and "no spread" in markdown
+    assert "Student's t interval" in title and "bootstrap" not in title
 
 
 def test_resume_with_a_baseline_no_job_has_is_refused_before_any_job_reruns(hand_made_sweep):

@@ -17,7 +17,8 @@ from transformers import AutoModelForSequenceClassification
 
 from afa_cli.metrics import registry
 from afa_cli.runs import Run
-from conftest import ROOT, TINY, needs_data, run_afa, trained_once, written_report
+from conftest import (ROOT, TINY, needs_data, run_afa, run_afa_past_a_file_size_limit,
+                      trained_once, written_report)
 
 pytestmark = needs_data
 
@@ -214,6 +215,21 @@ def test_a_full_disk_is_one_line_and_leaves_no_half_written_checkpoint(tmp_path)
     assert "file size limit" in line and "Free some space" in line
     assert list((run / "checkpoints").iterdir()) == []  # no half-written folder left
     assert Run.is_run(run)  # what was written before the failure is kept
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="file size limits are POSIX")
+def test_a_training_state_past_the_file_size_limit_is_one_line_naming_the_checkpoint(tmp_path):
+    """Room for the weights (55 MB) but not for the training state (110 MB): torch's writer
+    fails with "unexpected pos", which is the same full disk and the same one line."""
+    run = tmp_path / "run"
+    result = run_afa_past_a_file_size_limit(80_000_000, "train", *TINY,
+                                            "train.max_train_samples=32", f"run_dir={run}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line == (f"error: Cannot save {run / 'checkpoints' / 'last'}: the file size limit "
+                    "(ulimit -f) is reached. Free some space, then train again."), line
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best"]  # no half folder
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from afa_cli import runs
+from afa_cli import files, runs
 from afa_cli.commands import EVAL_BATCH_SIZE
 from afa_cli.commands.checkpoint import load_for_scoring
 from afa_cli.data import Split, encode, read_labelled_file, subsample
@@ -84,14 +84,18 @@ def evaluate_checkpoint(request: EvalRequest, console: Console) -> EvalResult:
               "seconds": seconds, "examples_per_s": len(data) / seconds, "metrics": metrics}
     written = _write_report(request, loaded.run, loaded.checkpoint.name, report)
     if request.predictions_file is not None:
-        write_predictions(Path(request.predictions_file), scored, preds, label_names)
+        try:
+            write_predictions(Path(request.predictions_file), scored, preds, label_names)
+        except BaseException:
+            if written is not None:  # all or nothing: a rerun writes both under the same names
+                written.unlink(missing_ok=True)
+            raise
     return EvalResult(report, written)
 
 
 def _write_report(request: EvalRequest, run: runs.Run | None, checkpoint: str,
                   report: dict) -> Path | None:
     if request.out is not None:
-        request.out.parent.mkdir(parents=True, exist_ok=True)
         runs.write_json(request.out, report, exclusive=True)  # created since the check: kept
         return request.out
     if run is None:
@@ -100,8 +104,7 @@ def _write_report(request: EvalRequest, run: runs.Run | None, checkpoint: str,
 
 
 def write_predictions(path: Path, rows: Split, preds: Predictions, label_names: list[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("x", encoding="utf-8") as handle:
+    with files.open_new(path) as handle:
         for text, label, probs in zip(rows.texts, rows.labels, preds.probs):
             handle.write(json.dumps({
                 "text": text, "label": label_names[label],

@@ -17,6 +17,7 @@ import torch
 from rich.console import Console
 from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
+from afa_cli import files
 from afa_cli.commands import EVAL_BATCH_SIZE
 from afa_cli.commands.checkpoint import LoadedCheckpoint, load_for_scoring
 from afa_cli.data import FILE_SUFFIXES, encode, file_records, utf8_lines
@@ -90,14 +91,20 @@ def predict_texts(request: PredictRequest, stdin: BinaryIO, stdout: TextIO,
     if first is None:
         raise UserError(f"{_input_name(request.file)} holds no text to predict (blank lines "
                         "and empty texts are skipped).")
-    count = 0
+    count = truncated = 0
     with _output(request.out, stdout) as sink, _progress(console, total, sink) as progress:
         for batch in chain([first], batches):
-            sink.writelines(json.dumps(record) + "\n"
-                            for record in _predictions(loaded, net, batch, request.top_words))
+            records = _predictions(loaded, net, batch, request.top_words)
+            sink.writelines(json.dumps(record) + "\n" for record in records)
             sink.flush()  # a reader downstream gets each batch as soon as it is scored
             progress.advance(len(batch))
             count += len(batch)
+            truncated += sum(record["truncated"] for record in records)
+    if truncated:
+        console.print(f"[yellow]warning:[/yellow] {truncated} of {count} texts were longer than "
+                      f"model.max_length ({loaded.cfg.model.max_length} tokens): each was read "
+                      "up to it alone (its record says truncated: true, and how many words were "
+                      "read)", highlight=False, soft_wrap=True)
     return count
 
 
@@ -176,12 +183,14 @@ def _predictions(loaded: LoadedCheckpoint, net: AttendingClassifier, texts: list
 
 def _record(text: str, probs: np.ndarray, attention: np.ndarray, label_names: list[str],
             top_k: int | None) -> dict:
+    words = text.split()
     record = {"text": text, "label": label_names[int(probs.argmax())],
-              "probabilities": {name: float(p) for name, p in zip(label_names, probs)}}
+              "probabilities": {name: float(p) for name, p in zip(label_names, probs)},
+              # a text cut at model.max_length: attention (and the prediction) saw its first words
+              "truncated": len(attention) < len(words)}
+    if record["truncated"]:
+        record["words_read"] = len(attention)
     if top_k is not None:
-        # The words afa attends over; a text cut at model.max_length has weights for its first
-        # words only, and only those can be among the top ones.
-        words = text.split()
         record["top_words"] = [{"word": words[i], "attention": float(attention[i])}
                                for i in top_words(attention, top_k)]
     return record
@@ -194,13 +203,8 @@ def _output(out: Path | None, stdout: TextIO) -> Iterator[TextIO]:
     if out is None:
         yield stdout
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("x", encoding="utf-8") as handle:
-        try:
-            yield handle
-        except BaseException:
-            out.unlink()
-            raise
+    with files.open_new(out) as handle:
+        yield handle
 
 
 def _progress(console: Console, total: int | None,

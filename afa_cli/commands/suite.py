@@ -4,6 +4,7 @@ run folder, and across runs the variants' means and their paired comparisons."""
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -13,7 +14,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from afa_cli import runs
+from afa_cli import files, runs
 from afa_cli.commands import EVAL_BATCH_SIZE
 from afa_cli.commands.checkpoint import load_composed
 from afa_cli.config import compose_for_run
@@ -21,13 +22,15 @@ from afa_cli.data import Split, load_split, training_rows
 from afa_cli.distributed import resolve_device
 from afa_cli.errors import UserError
 from afa_cli.evaluation.compare import (RunResults, SuiteReport, baseline_pairs,
-                                        compare_variants)
+                                        compare_variants, comparison_payload)
+from afa_cli.evaluation.document import comparison_document
 from afa_cli.evaluation.frequency import frequency_ranking
 from afa_cli.evaluation.probes import ProbeContext, ProbeResult, run_probe
-from afa_cli.evaluation.suites import ProbeKind, Suite, load_suite
+from afa_cli.evaluation.suites import ProbeConfig, ProbeKind, Suite, load_suite
 from afa_cli.paths import shown_path
 from afa_cli.sweep.state import DONE, SweepState
 from afa_cli.variants import group_by_variant, variant_overrides
+from afa_cli.views.markdown import render_markdown
 
 
 @dataclass
@@ -39,6 +42,12 @@ class SuiteRequest:
     baseline: str | None = None   # the variant the others are compared with (e.g. afa=off)
     device: str = "auto"          # auto: the GPU when there is one
     batch_size: int = EVAL_BATCH_SIZE
+    resume: list[Path] = field(default_factory=list)   # report folders to continue (--resume)
+
+
+class SuiteInterrupted(Exception):
+    """Ctrl-C during a suite: the message says what was finished and the command that
+    continues it."""
 
 
 @dataclass
@@ -54,22 +63,60 @@ class PlannedRun:
     def variant(self) -> list[str]:
         return variant_overrides(self.run, self.cfg.dataset.name)
 
+    @property
+    def seed(self) -> int:
+        return int(self.cfg.seed)
+
 
 def run_suite(request: SuiteRequest, console: Console) -> SuiteReport:
+    """Every probe on every run. Ctrl-C stops it as SuiteInterrupted: every report written so
+    far says which probes it still misses, and the same command with --resume continues them."""
+    started = _Started(request)
+    try:
+        return _run_suite(request, console, started)
+    except KeyboardInterrupt:
+        raise SuiteInterrupted(started.interrupted_line()) from None
+
+
+def _run_suite(request: SuiteRequest, console: Console, started: "_Started") -> SuiteReport:
     suite = load_suite(request.suite, request.config_dirs)
     load_rows = _split_reader()
     planned = [_plan(path, suite, request, load_rows) for path in _run_paths(request.paths)]
-    labels = group_by_variant(planned, lambda p: p.variant)
-    pairs = baseline_pairs({label: members[0].variant for label, members in labels.items()},
-                           request.baseline)
+    resumed = _resumed(request, planned, suite)
+    started.runs = [plan.run.path for plan in planned]
+    # what cannot be paired is refused here, before anything is scored
+    pairing = baseline_pairs(group_by_variant(planned, lambda p: p.variant), request.baseline)
     results = []
     for index, plan in enumerate(planned, start=1):
         console.print(f"run {index}/{len(planned)}: {shown_path(plan.run.path)}",
                       highlight=False)
-        results.append(_evaluate_run(plan, suite, request, console, load_rows))
+        results.append(_evaluate_run(plan, suite, request, console, load_rows,
+                                     resumed.get(plan.run.path.resolve()), started))
     variants = group_by_variant(results, lambda r: r.variant)
-    return SuiteReport(suite, results, variants,
-                       compare_variants([probe.name for probe in suite.probes], variants, pairs))
+    report = SuiteReport(suite, results, variants, compare_variants(
+        [probe.name for probe in suite.probes], variants, pairing.pairs), pairing)
+    if len(results) > 1:
+        report.comparison_files = _write_comparison(report)
+    return report
+
+
+def _write_comparison(report: SuiteReport) -> list[Path]:
+    """The comparison across runs as JSON and Markdown: in the sweep folder when every run is a
+    job of one sweep (comparison_<suite>.json), else beside each run's report (comparison.json
+    in its suites/<suite>[-N]/); never over an earlier file (then comparison-2.json, ...)."""
+    payload = comparison_payload(report)
+    markdown = render_markdown(comparison_document(report))
+    parents = {r.run.path.resolve().parent for r in report.runs}
+    if len(parents) == 1 and SweepState.is_sweep(sweep := next(iter(parents))):
+        places = [(sweep, f"{runs.Run.SUITE_COMPARISON}_{report.suite.name}")]
+    else:
+        places = [(r.report.parent, runs.Run.SUITE_COMPARISON) for r in report.runs]
+    written = []
+    for folder, stem in places:
+        path = runs.write_new_json(folder, stem, payload)
+        files.write_text(path.with_suffix(".md"), markdown)
+        written += [path, path.with_suffix(".md")]
+    return written
 
 
 def _run_paths(paths: list[Path]) -> list[Path]:
@@ -139,37 +186,156 @@ def _train_ranking(cfg: DictConfig,
         return None
 
 
+def _resumed(request: SuiteRequest, planned: list[PlannedRun], suite: Suite) -> dict[Path, Path]:
+    """run folder (resolved) -> the report folder --resume continues for it, each checked to be
+    a report of this suite, on one of the runs, with these overrides, before anything is
+    scored."""
+    runs_given = {plan.run.path.resolve(): plan for plan in planned}
+    resumed: dict[Path, Path] = {}
+    for folder in request.resume:
+        report = runs.Run.suite_report(folder)
+        if report is None or "probes" not in report:
+            raise UserError(f"--resume {folder}: no suite report there; give the report folder "
+                            f"an interrupted evaluation printed (RUN/{runs.Run.SUITES}/"
+                            f"{suite.name}[-N]).")
+        if report.get("suite") != suite.name:
+            raise UserError(f"--resume {folder} is a report of suite {report.get('suite')}, not "
+                            f"{suite.name}; give --suite {report.get('suite')}.")
+        run = Path(folder).resolve().parent.parent
+        if run not in runs_given:
+            raise UserError(f"--resume {folder} belongs to the run {shown_path(run)}, which is "
+                            "not among the runs given; add it, or drop this --resume.")
+        if run in resumed:
+            raise UserError(f"--resume {folder}: {shown_path(resumed[run])} continues the same "
+                            "run; give one report folder per run.")
+        scored = Path(str(report.get("checkpoint", ""))).name
+        if scored != runs_given[run].checkpoint.resolve().name:
+            raise UserError(f"--resume {folder} scored the checkpoint {scored} of its run, not "
+                            f"{runs_given[run].checkpoint.name}; give the same run or checkpoint "
+                            "folder as then.")
+        if list(report.get("overrides", [])) != list(request.overrides):
+            given = " ".join(report.get("overrides", [])) or "none"
+            raise UserError(f"--resume {folder} was scored with the overrides {given}; give the "
+                            "same overrides, or drop --resume to evaluate anew.")
+        measured = [name for name in (*(p["probe"] for p in report["probes"]),
+                                      *report.get("skipped", {})) if name not in
+                    {probe.name for probe in suite.probes}]
+        if measured:
+            raise UserError(f"--resume {folder}: suite {suite.name} has no probe {measured[0]} "
+                            "any more; it changed since that report was written. Drop --resume "
+                            "to evaluate anew.")
+        resumed[run] = Path(folder)
+    return resumed
+
+
+@dataclass
+class _Started:
+    """The report folder of each run as soon as it has one, for the line that says how to
+    continue an interrupted suite."""
+
+    request: SuiteRequest
+    folders: dict[Path, Path] = field(default_factory=dict)   # run folder -> report folder
+    runs: list[Path] = field(default_factory=list)             # every run, once planned
+
+    def continue_command(self) -> str:
+        request = self.request
+        words = ["afa", "eval", *map(str, request.paths), *request.overrides,
+                 "--suite", request.suite]
+        for folder in request.config_dirs:
+            words += ["--config-dir", str(folder)]
+        if request.baseline is not None:
+            words += ["--baseline", request.baseline]
+        if request.device != "auto":
+            words += ["--device", request.device]
+        if request.batch_size != EVAL_BATCH_SIZE:
+            words += ["--batch-size", str(request.batch_size)]
+        for folder in self.folders.values():
+            words += ["--resume", str(folder)]
+        return shlex.join(words)
+
+    def interrupted_line(self) -> str:
+        if not self.folders:
+            return ("Interrupted before any probe was scored; nothing new was written: run the "
+                    "same command again.")
+        done = []
+        for folder in self.folders.values():
+            report = runs.Run.suite_report(folder) or {}
+            finished = [*(p["probe"] for p in report.get("probes", [])), *report.get("skipped", {})]
+            missing = report.get("missing", [])
+            done.append(f"{shown_path(folder)} " + (
+                "complete" if not missing else f"{len(finished)} of "
+                f"{len(finished) + len(missing)} probes done"
+                + (f" ({', '.join(finished)})" if finished else "")))
+        runs_left = len(self.runs) - len(self.folders)
+        later = f"; {runs_left} more run{'s' if runs_left > 1 else ''} to go" if runs_left else ""
+        return (f"Interrupted: {'; '.join(done)}{later}. Continue with: "
+                f"{self.continue_command()}")
+
+
+def _measurement(probe: ProbeConfig, dataset: DictConfig) -> tuple:
+    """What a probe measures, its name aside: two probes alike measure once."""
+    return (dataset.name, *(v for k, v in vars(probe).items() if k not in ("name", "dataset")))
+
+
 def _evaluate_run(plan: PlannedRun, suite: Suite, request: SuiteRequest, console: Console,
-                  load_rows: Callable[[DictConfig, str], Split]) -> RunResults:
-    loaded = load_composed(plan.checkpoint, plan.run, plan.cfg, require_trained_head=True,
-                           device=resolve_device(request.device, option="--device "))
-    folder = plan.run.new_suite_folder(suite.name)
-    context = ProbeContext(loaded, _train_ranking(plan.cfg, load_rows), folder, console,
-                           request.batch_size, load_rows)
-    report = {"suite": suite.name, "description": suite.description,
-              # absolute: Run.keep makes them relative to the run, whatever folder scored it
-              "run": str(plan.run.path.resolve()), "checkpoint": str(plan.checkpoint.resolve()),
-              "overrides": list(request.overrides), "probes": [], "skipped": {}}
-    path = folder / runs.Run.SUITE_REPORT
-    results: dict[str, ProbeResult] = {}
-    measured: dict[tuple, ProbeResult] = {}  # the same measurement under two names runs once
-    for index, probe in enumerate(suite.probes, start=1):
-        console.print(f"  probe {index}/{len(suite.probes)}: {probe.name}", highlight=False)
-        start = time.perf_counter()
-        same = (plan.datasets[probe.name].name,
-                *(v for k, v in vars(probe).items() if k not in ("name", "dataset")))
-        try:
-            if same not in measured:
-                measured[same] = run_probe(probe, plan.datasets[probe.name], context)
-        except UserError as err:
-            if ProbeKind(probe.kind) != ProbeKind.attack:
-                raise
-            report["skipped"][probe.name] = str(err)  # e.g. no WordNet: the rest runs
-            console.print(f"  skipped {probe.name}: {err}", highlight=False)
+                  load_rows: Callable[[DictConfig, str], Split], resume: Path | None,
+                  started: _Started) -> RunResults:
+    """The run's probes into a new report folder, or, resuming one, only the probes it misses.
+    The report is written after every probe, saying which probes it still misses: a stopped
+    suite keeps what it measured, and --resume continues it."""
+    if resume is not None:
+        report = runs.Run.suite_report(resume)
+        results = {p["probe"]: ProbeResult.from_dict(p) for p in report["probes"]}
+    else:
+        report = {"suite": suite.name, "description": suite.description,
+                  # absolute: Run.keep makes them relative to the run, whatever folder scored it
+                  "run": str(plan.run.path.resolve()), "checkpoint": str(plan.checkpoint.resolve()),
+                  "overrides": list(request.overrides), "probes": [], "skipped": {}}
+        results = {}
+    report.setdefault("skipped", {})
+    order = {probe.name: index for index, probe in enumerate(suite.probes)}
+    todo = [p for p in suite.probes if p.name not in results and p.name not in report["skipped"]]
+    report["missing"] = [probe.name for probe in todo]
+    report["complete"] = not todo
+    folder = resume
+    if todo:
+        loaded = load_composed(plan.checkpoint, plan.run, plan.cfg, require_trained_head=True,
+                               device=resolve_device(request.device, option="--device "))
+        if folder is None:
+            folder = plan.run.new_suite_report(suite.name, report)
         else:
-            results[probe.name] = replace(measured[same], probe=probe.name)
-            report["probes"].append(results[probe.name].to_dict()
-                                    | {"seconds": round(time.perf_counter() - start, 2)})
-        runs.write_json(path, report)  # after every probe: a stop keeps what was measured
+            console.print(f"  continuing {shown_path(folder)}: {len(todo)} of "
+                          f"{len(suite.probes)} probes left", highlight=False)
+    started.folders[plan.run.path] = folder
+    path = folder / runs.Run.SUITE_REPORT
+    if todo:
+        context = ProbeContext(loaded, _train_ranking(plan.cfg, load_rows), folder, console,
+                               request.batch_size, load_rows)
+        # the same measurement under two names runs once
+        measured = {_measurement(p, plan.datasets[p.name]): results[p.name]
+                    for p in suite.probes if p.name in results}
+        for probe in todo:
+            console.print(f"  probe {order[probe.name] + 1}/{len(suite.probes)}: {probe.name}",
+                          highlight=False)
+            start = time.perf_counter()
+            same = _measurement(probe, plan.datasets[probe.name])
+            try:
+                if same not in measured:
+                    measured[same] = run_probe(probe, plan.datasets[probe.name], context)
+            except UserError as err:
+                if ProbeKind(probe.kind) != ProbeKind.attack:
+                    raise
+                report["skipped"][probe.name] = str(err)  # e.g. no WordNet: the rest runs
+                console.print(f"  skipped {probe.name}: {err}", highlight=False)
+            else:
+                results[probe.name] = replace(measured[same], probe=probe.name)
+                report["probes"].append(results[probe.name].to_dict()
+                                        | {"seconds": round(time.perf_counter() - start, 2)})
+                report["probes"].sort(key=lambda p: order[p["probe"]])
+            report["missing"].remove(probe.name)
+            report["complete"] = not report["missing"]
+            # after every probe: a stop keeps what was measured
+            runs.write_json(path, report, then=f"continue with: {started.continue_command()}")
+    results = {name: results[name] for name in sorted(results, key=order.__getitem__)}
     return RunResults(plan.run, int(plan.cfg.seed), plan.variant, results, report["skipped"],
                       path)

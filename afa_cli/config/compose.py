@@ -137,6 +137,15 @@ def explain(err: Exception, config_dirs: Sequence[Path]) -> str:
     bare = re.search(r"Error parsing override '([^'=]+)'", text)
     if bare:
         return f"{bare.group(1)} is not an override (key=value). {_bare_word_hint(bare.group(1), config_dirs)}"
+    unreadable = re.search(r"Error parsing override '([^']+)'\n(.*)", text)
+    if unreadable:
+        return (f"{unreadable.group(1)} cannot be read ({unreadable.group(2)}): write key=value, "
+                "and quote a value with brackets, commas or spaces for the shell and for afa "
+                "(\"key='a value'\").")
+    added = re.search(r"Could not append to config. An item is already at '([^']+)'", text)
+    if added:
+        return (f"+{added.group(1)}=... adds a key, and {added.group(1)} is already in the "
+                f"config: set it with {added.group(1)}=VALUE (no +).")
     return f"Invalid overrides: {text.splitlines()[0]}"
 
 

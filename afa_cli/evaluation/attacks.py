@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from afa_cli import files
 from afa_cli.display import NoProgress, WorkProgress
 from afa_cli.errors import UserError
 from afa_cli.evaluation.faithfulness import (Scorer, leave_one_out, mean_or_nan,
@@ -240,12 +241,10 @@ def _percent(part: int, whole: int) -> float:
 
 
 def write_attack_csv(path: str | Path, records: Sequence[AttackRecord]) -> None:
-    """One row per record, the record's fields as columns; never overwrites a file."""
-    try:
-        handle = open(path, "x", newline="", encoding="utf-8")
-    except FileExistsError:
-        raise UserError(f"{shown_path(path)} already exists; choose a new file name.") from None
-    with handle:
+    """One row per record, the record's fields as columns; written whole, never over a file."""
+    if Path(path).exists():
+        raise UserError(f"{shown_path(path)} already exists; choose a new file name.")
+    with files.open_new(path, newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow([f.name for f in fields(AttackRecord)])
         writer.writerows(astuple(r) for r in records)

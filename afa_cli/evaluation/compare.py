@@ -4,8 +4,10 @@ variants of runs, and every variant's paired comparison with its baseline varian
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 from afa_cli import runs
 from afa_cli.errors import UserError
@@ -13,7 +15,8 @@ from afa_cli.evaluation.probes import ProbeResult
 from afa_cli.evaluation.statistics import PairedComparison, compare_predictions, compare_seeds
 from afa_cli.evaluation.suites import ProbeKind, Suite
 from afa_cli.metrics.seeds import SeedStats
-from afa_cli.variants import as_values, matching_baseline, variant_overrides
+from afa_cli.paths import shown_path
+from afa_cli.variants import as_values, differing_keys, matching_baseline, variant_overrides
 
 DEFAULT_BASELINE = "afa=off"
 
@@ -36,6 +39,20 @@ class Comparison:
     baseline: str
     variant: str
 
+    @property
+    def test(self) -> str:
+        """The test behind the p-value: on the examples, or over the seeds."""
+        return "McNemar" if self.paired.b is not None else "paired t"
+
+
+@dataclass
+class Pairing:
+    """Which variant is compared with which, settled before anything is scored."""
+
+    baseline: str | None = None                                   # KEY=VALUE; None: no baseline
+    pairs: list[tuple[str, str]] = field(default_factory=list)    # (baseline variant, variant)
+    unpaired: list[str] = field(default_factory=list)             # why a variant has no pair
+
 
 @dataclass
 class SuiteReport:
@@ -43,6 +60,8 @@ class SuiteReport:
     runs: list[RunResults]
     variants: dict[str, list[RunResults]]
     comparisons: list[Comparison]
+    pairing: Pairing = field(default_factory=Pairing)
+    comparison_files: list[Path] = field(default_factory=list)   # where the comparison went
 
 
 def read_run_results(run: runs.Run, suite: str) -> RunResults | None:
@@ -57,29 +76,90 @@ def read_run_results(run: runs.Run, suite: str) -> RunResults | None:
                       payload.get("skipped", {}), report)
 
 
-def baseline_pairs(variants: dict[str, list[str]], baseline: str | None) -> list[tuple[str, str]]:
+class Member(Protocol):
+    """A run as pairing reads it (a planned run, or a run's results)."""
+
+    run: runs.Run
+    seed: int
+    variant: list[str]
+
+
+def baseline_pairs(variants: dict[str, Sequence[Member]], baseline: str | None) -> Pairing:
     """(baseline variant, variant) pairs from each variant's overrides. The baseline override
     (default afa=off when a variant has it) names the baseline variants; each other variant is
-    paired with the one that agrees with it on everything else (in a dataset × afa grid, each
-    dataset with its own). Checked before anything is scored."""
-    if len(variants) < 2:
-        return []
-    values = {label: as_values(overrides) for label, overrides in variants.items()}
-    if baseline is None:
-        if not any(DEFAULT_BASELINE in overrides for overrides in variants.values()):
-            return []
+    paired with the one that differs from it in nothing else (variants.differing_keys; in a
+    dataset × afa grid, each dataset with its own), over the seeds both have. A --baseline given
+    that cannot pair every variant is refused, saying why; under the default, why a variant has
+    no pair is in `unpaired`."""
+    given = baseline is not None
+    if not given:
+        if len(variants) < 2:
+            return Pairing()
+        if not any(DEFAULT_BASELINE in members[0].variant for members in variants.values()):
+            return Pairing(unpaired=[f"no variant has {DEFAULT_BASELINE}: --baseline KEY=VALUE "
+                                     "names the variant the others are paired with"])
         baseline = DEFAULT_BASELINE
     key, _, value = baseline.partition("=")
+    if not key or not value:
+        raise UserError(f"--baseline {baseline}: give KEY=VALUE, an override of the baseline's "
+                        "runs (e.g. afa=off).")
+    if len(variants) < 2:
+        members = [m for ms in variants.values() for m in ms]
+        what = ("one run" if len(members) == 1 else f"{len(members)} runs of one variant")
+        raise UserError(f"--baseline {baseline}: {what} ({_shown(members)}), nothing to pair; "
+                        "give the baseline's runs and the runs to compare with them "
+                        f"(afa eval RUN... --suite NAME --baseline {baseline}).")
+    values = {label: as_values(members[0].variant) for label, members in variants.items()}
     bases = [label for label in variants if values[label].get(key) == value]
-    if not value or not bases:
+    if not bases:
         raise UserError(f"--baseline {baseline}: no variant has it; the variants are "
                         f"{'; '.join(variants)}.")
+    others = [label for label in variants if label not in bases]
+    unpaired = [] if others else [f"every variant has {baseline} ({'; '.join(bases)}): "
+                                  "nothing is compared with it"]
     pairs = []
-    for label in variants:
+    for label in others:
         index = matching_baseline(values[label], [values[b] for b in bases], key)
-        if label not in bases and index is not None:
-            pairs.append((bases[index], label))
-    return pairs
+        if index is None:
+            unpaired.append(_why_no_baseline(label, bases, values, key, variants))
+            continue
+        base = bases[index]
+        seeds, base_seeds = (set(_by_seed(v, variants[v])) for v in (label, base))
+        if seeds & base_seeds:
+            pairs.append((base, label))
+        else:
+            unpaired.append(f"{label} (seeds {_listed(seeds)}; {_shown(variants[label])}) and "
+                            f"its baseline {base} (seeds {_listed(base_seeds)}; "
+                            f"{_shown(variants[base])}) share no seed; pairs are runs of one seed")
+    if given and unpaired:
+        raise UserError(f"--baseline {baseline}: {'; '.join(unpaired)}.")
+    return Pairing(baseline, pairs, unpaired)
+
+
+def _why_no_baseline(label: str, bases: list[str], values: dict[str, dict[str, str]], key: str,
+                     variants: dict[str, Sequence[Member]]) -> str:
+    """Which keys tell a variant apart from each baseline, with both values."""
+    differing = {base: differing_keys(values[label], values[base], key) for base in bases}
+    agreeing = [base for base in bases if not differing[base]]
+    name = f"{label} ({_shown(variants[label])})"
+    if agreeing:
+        return (f"{name} could be paired with several baselines ({'; '.join(agreeing)}); "
+                "compare them in separate commands")
+    return f"{name} has no baseline: " + "; ".join(
+        f"{base} ({_shown(variants[base])}) differs in " + ", ".join(
+            f"{k} ({values[base].get(k) or 'not set'} there, {values[label].get(k) or 'not set'} "
+            "here)" for k in differing[base]) for base in bases) + \
+        f"; give runs that differ only in {key}"
+
+
+def _shown(members: Sequence[Member]) -> str:
+    """A variant's runs as a person finds them: the first, and how many more."""
+    first = shown_path(members[0].run.path)
+    return first if len(members) == 1 else f"{first} and {len(members) - 1} more"
+
+
+def _listed(seeds: set[int]) -> str:
+    return ", ".join(map(str, sorted(seeds)))
 
 
 def compare_variants(probes: list[str], variants: dict[str, list[RunResults]],
@@ -96,12 +176,14 @@ def compare_variants(probes: list[str], variants: dict[str, list[RunResults]],
     return comparisons
 
 
-def _by_seed(label: str, members: list[RunResults]) -> dict[int, RunResults]:
+def _by_seed(label: str, members: Sequence[Member]) -> dict[int, Member]:
     by_seed = {r.seed: r for r in members}
     if len(by_seed) < len(members):
         seed = next(r.seed for r in members if sum(m.seed == r.seed for m in members) > 1)
-        raise UserError(f"variant {label} has two runs of seed {seed}: pairing needs one run per "
-                        "seed (give each run once).")
+        twins = [m for m in members if m.seed == seed]
+        raise UserError(f"variant {label} has two runs of seed {seed} "
+                        f"({', '.join(shown_path(m.run.path) for m in twins[:2])}): pairing "
+                        "needs one run per seed (give each run once).")
     return by_seed
 
 
@@ -124,3 +206,21 @@ def _paired(probe: str, pairs: list[tuple[RunResults, RunResults]]) -> tuple[str
 
 def variant_stats(members: list[RunResults], probe: str) -> SeedStats:
     return SeedStats.of(r.results[probe].headline for r in members if probe in r.results)
+
+
+def comparison_payload(report: SuiteReport) -> dict:
+    """The comparison across runs as data: the runs, each variant's mean ± std per probe, each
+    paired comparison and why a variant has none (numbers in full; undefined ones null)."""
+    probes = [probe.name for probe in report.suite.probes]
+    return {
+        "suite": report.suite.name, "baseline": report.pairing.baseline,
+        "runs": [{"run": str(r.run.path.resolve()), "variant": label, "seed": r.seed,
+                  "report": str(r.report.resolve())}
+                 for label, members in report.variants.items() for r in members],
+        "variants": {label: {probe: variant_stats(members, probe)._asdict() for probe in probes}
+                     for label, members in report.variants.items()},
+        "comparisons": [{"variant": c.variant, "baseline": c.baseline, "probe": c.probe,
+                         "metric": c.metric, "test": c.test, **asdict(c.paired)}
+                        for c in report.comparisons],
+        "unpaired": report.pairing.unpaired,
+    }

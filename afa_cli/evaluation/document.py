@@ -4,9 +4,11 @@ probe; across runs, the variants' means and each variant's paired difference to 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from afa_cli.evaluation.compare import Comparison, RunResults, SuiteReport, variant_stats
 from afa_cli.evaluation.suites import ProbeKind
+from afa_cli.paths import shown_path
 from afa_cli.views.sections import Document, Note, Section, Table
 
 # The columns of each kind's table: (metric key, column title).
@@ -59,7 +61,7 @@ def run_section(run: RunResults) -> Section:
                 for name, result in run.results.items() if result.kind == kind.value]
         if rows:
             blocks.append(Table(("probe", "dataset", "n", *(title for _, title in columns)),
-                                tuple(rows), title=kind.value))
+                                tuple(rows), title=kind.value, optional=("dataset",)))
             blocks.append(Note(LEGENDS[kind]))
     blocks += [Note(f"skipped {name}: {why}") for name, why in run.skipped.items()]
     blocks.append(Note(f"written: {run.report}"))
@@ -68,6 +70,9 @@ def run_section(run: RunResults) -> Section:
 
 COMPARISON_HEADER = ("variant", "baseline", "probe", "metric", "difference", "95% CI", "p",
                      "test", "seeds")
+# What a narrow terminal leaves out first: a variant's baseline is the variant with the baseline
+# override, the metric is the probe's (the means table names it), the test follows the metric.
+COMPARISON_OPTIONAL = ("baseline", "test", "metric")
 PAIRED_NOTE = ("difference = variant − baseline over the seeds both have. Accuracies from "
                "per-example predictions: CI by bootstrap over seeds and examples within seeds, p "
                "by an exact McNemar test on the pooled predictions; other metrics: Student's t "
@@ -76,13 +81,9 @@ PAIRED_NOTE = ("difference = variant − baseline over the seeds both have. Accu
 
 def comparison_cells(comparison: Comparison) -> tuple[str, ...]:
     paired = comparison.paired
-    interval = ("–" if math.isnan(paired.ci_low) else
-                f"[{paired.ci_low:+.4f}, {paired.ci_high:+.4f}]")
-    p_value = ("–" if paired.p_value is None or math.isnan(paired.p_value)
-               else f"{paired.p_value:.3g}")
-    test = "McNemar" if paired.b is not None else "paired t"  # per example, or per seed
     return (comparison.variant, comparison.baseline, comparison.probe, comparison.metric,
-            f"{paired.difference:+.4f}", interval, p_value, test, str(paired.n_seeds))
+            f"{paired.difference:+.4f}", paired.interval_text(4), paired.p_text(),
+            comparison.test, str(paired.n_seeds))
 
 
 def variants_section(report: SuiteReport) -> Section:
@@ -92,13 +93,30 @@ def variants_section(report: SuiteReport) -> Section:
             for probe in report.suite.probes]
     blocks = [Table(("probe", "metric",
                      *(f"{label} (n={len(report.variants[label])})" for label in labels)),
-                    tuple(rows), title="each probe's headline number, mean ± sample std over runs")]
+                    tuple(rows), title="each probe's headline number, mean ± sample std over runs",
+                    optional=("metric",))]
     if report.comparisons:
         blocks.append(Table(COMPARISON_HEADER,
                             tuple(comparison_cells(c) for c in report.comparisons),
-                            title="each variant paired with its baseline"))
+                            title=f"each variant paired with its baseline "
+                                  f"({report.pairing.baseline})",
+                            optional=COMPARISON_OPTIONAL))
         blocks.append(Note(PAIRED_NOTE))
+    blocks += [Note(f"not paired: {why}") for why in report.pairing.unpaired]
     return Section("variants", tuple(blocks))
+
+
+def runs_section(report: SuiteReport) -> Section:
+    """Which run is which variant and seed, and where its report is."""
+    rows = tuple((shown_path(r.run.path), label, str(r.seed), shown_path(r.report))
+                 for label, members in report.variants.items() for r in members)
+    return Section("runs", (Table(("run", "variant", "seed", "report"), rows),))
+
+
+def comparison_document(report: SuiteReport) -> Document:
+    """What is written beside the reports when several runs are compared."""
+    return Document(f"suite {report.suite.name}: {len(report.runs)} runs compared",
+                    report.suite.description, (runs_section(report), variants_section(report)))
 
 
 def _headline(report: SuiteReport, probe: str) -> str:
@@ -108,5 +126,9 @@ def _headline(report: SuiteReport, probe: str) -> str:
 def suite_document(report: SuiteReport) -> Document:
     sections = [run_section(run) for run in report.runs]
     if len(report.runs) > 1:
-        sections.append(variants_section(report))
+        variants = variants_section(report)
+        if report.comparison_files:
+            written = ", ".join(map(shown_path, report.comparison_files))
+            variants = replace(variants, blocks=(*variants.blocks, Note(f"written: {written}")))
+        sections.append(variants)
     return Document(f"suite {report.suite.name}", report.suite.description, tuple(sections))

@@ -16,8 +16,9 @@ from afa_cli.commands.checkpoint import LoadedCheckpoint
 from afa_cli.data import Split, encode, load_split, subsample
 from afa_cli.display import NoProgress, WorkProgress
 from afa_cli.evaluation import attacks
-from afa_cli.evaluation.faithfulness import (eraser_faithfulness, kendall_agreement,
-                                             leave_one_out, lexicon_ranking, random_ranking)
+from afa_cli.evaluation.faithfulness import (ERASER_THRESHOLDS, eraser_faithfulness,
+                                             kendall_agreement, leave_one_out, lexicon_ranking,
+                                             random_ranking)
 from afa_cli.evaluation.frequency import frequency_profile
 from afa_cli.evaluation.pairs import pair_scores
 from afa_cli.evaluation.suites import Perturbation, ProbeConfig, ProbeKind
@@ -82,22 +83,23 @@ class ProbeContext:
     # reads a dataset's split; a suite passes one that reads each split once for all its runs
     load_rows: Callable[[DictConfig, str], Split] = load_split
 
-    def progress(self, label: str, total: int) -> WorkProgress | NoProgress:
-        return WorkProgress(self.console, label, total) if self.console else NoProgress()
+    def progress(self, label: str, total: int, unit: str = "rows") -> WorkProgress | NoProgress:
+        return WorkProgress(self.console, label, total, unit) if self.console else NoProgress()
 
     @property
     def net(self) -> AttendingClassifier:
         return self.loaded.scoring_net()
 
-    def scorer(self, max_length: int):
+    def scorer(self, max_length: int, progress: WorkProgress | NoProgress = NoProgress()):
         """Texts -> class probabilities [N, C], in batches, without the tokeniser's disk cache
-        (an attack's variants are scored once)."""
+        (an attack's variants are scored once); `progress` advances by the texts scored."""
         net = self.net
 
         def score(texts: list[str]) -> np.ndarray:
             data = encode(texts, [0] * len(texts), self.loaded.tokenizer, max_length,
                           cached=False)
-            return predict(net, data, self.batch_size, self.loaded.pad_id).probs
+            return predict(net, data, self.batch_size, self.loaded.pad_id,
+                           progress=progress).probs
         return score
 
 
@@ -168,15 +170,20 @@ def _faithfulness(probe: ProbeConfig, rows: Split, max_length: int, context: Pro
     kept = [i for i, words in enumerate(sentences) if len(words) >= 2]
     sentences = [sentences[i] for i in kept]
     attention = [preds.attention[i][: len(sentences[k])] for k, i in enumerate(kept)]
-    scorer = context.scorer(max_length)
-    full = scorer([" ".join(words) for words in sentences])
-    importance = leave_one_out(sentences, scorer, full, full.argmax(axis=1))
-    rankings = dict(zip(RANKINGS, (attention, importance, lexicon_ranking(sentences),
-                                   random_ranking(sentences, probe.seed))))
-    result = {"sentences": len(sentences),
-              "kendall_tau_attention_leave_one_out": kendall_agreement(attention, importance)}
-    for name, ranking in rankings.items():
-        scores = eraser_faithfulness(sentences, ranking, scorer, full).as_dict()
-        result.update({f"{name}.{key}": value for key, value in scores.items()})
+    # every text scored below: the sentences, each without one word, and per ranking and
+    # ERASER threshold each with its top words removed and with only them kept
+    texts = (len(sentences) + sum(map(len, sentences))
+             + len(RANKINGS) * 2 * len(ERASER_THRESHOLDS) * len(sentences))
+    with context.progress("faithfulness", texts, unit="texts") as progress:
+        scorer = context.scorer(max_length, progress)
+        full = scorer([" ".join(words) for words in sentences])
+        importance = leave_one_out(sentences, scorer, full, full.argmax(axis=1))
+        rankings = dict(zip(RANKINGS, (attention, importance, lexicon_ranking(sentences),
+                                       random_ranking(sentences, probe.seed))))
+        result = {"sentences": len(sentences),
+                  "kendall_tau_attention_leave_one_out": kendall_agreement(attention, importance)}
+        for name, ranking in rankings.items():
+            scores = eraser_faithfulness(sentences, ranking, scorer, full).as_dict()
+            result.update({f"{name}.{key}": value for key, value in scores.items()})
     result.update({key: metrics[key] for key in (registry.ACCURACY.key, "truncated_rows")})
     return result

@@ -12,6 +12,7 @@ Two comparisons, by what is known per seed:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -40,6 +41,19 @@ class PairedComparison:
     def significant(self) -> bool:
         """The confidence interval excludes 0 (never, when it is undefined)."""
         return bool(self.ci_low > 0 or self.ci_high < 0)
+
+    def interval_text(self, digits: int) -> str:
+        """The interval as every table prints it, `[-0.0100, +0.0300]`; where it is undefined,
+        why: one seed says nothing of the spread between seeds, and seeds whose differences tie
+        have none."""
+        if math.isnan(self.ci_low) or math.isnan(self.ci_high):
+            return "one seed" if self.n_seeds < 2 else "no spread"
+        return f"[{self.ci_low:+.{digits}f}, {self.ci_high:+.{digits}f}]"
+
+    def p_text(self) -> str:
+        """The p-value as every table prints it; – where there is no test."""
+        return ("–" if self.p_value is None or math.isnan(self.p_value)
+                else f"{self.p_value:.3g}")
 
 
 def compare_seeds(values_a: Sequence[float], values_b: Sequence[float], *,

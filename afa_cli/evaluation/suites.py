@@ -43,6 +43,16 @@ class ProbeConfig:
     max_edit_fraction: float = 0.2       # attack budget: edited words per input
     seed: int = 0                        # attack edits and the random ranking
 
+    def out_of_range(self) -> str | None:
+        """What is wrong with a value the types allow, if anything."""
+        for key in ("limit", "max_length"):
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                return f"{key}: {value} must be at least 1 (or null: every row, the run's length)"
+        if not 0 < self.max_edit_fraction <= 1:
+            return f"max_edit_fraction: {self.max_edit_fraction} must be in (0, 1]"
+        return None
+
 
 @dataclass
 class SuiteConfig:
@@ -100,9 +110,12 @@ def _read(name: str, config_dirs: list[Path]) -> SuiteConfig:
                         "--config-dir folder).")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        config = OmegaConf.merge(OmegaConf.structured(SuiteConfig), raw)
-        return OmegaConf.to_object(config)
+        config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(SuiteConfig), raw))
     except (yaml.YAMLError, OmegaConfBaseException) as err:
         reason = str(err).splitlines()[0]
         raise UserError(f"{path}: {reason}; see the suites in afa's conf/suite/ for the "
                         "form.") from None
+    for probe in config.probes:
+        if (wrong := probe.out_of_range()) is not None:
+            raise UserError(f"{path}: probe {probe.name}, {wrong}.")
+    return config

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.console import RenderableType
 
-from afa_cli import runs
+from afa_cli import files, runs
 from afa_cli.commands import EVAL_BATCH_SIZE
 from afa_cli.errors import UserError
 from afa_cli.paths import check_new_file
@@ -97,7 +97,7 @@ def write_outputs(report: SentenceReport | DatasetReport, outputs: dict[str, Pat
     for path in outputs.values():
         path.parent.mkdir(parents=True, exist_ok=True)
     if "--html" in outputs:
-        with outputs["--html"].open("x", encoding="utf-8") as handle:
+        with files.open_new(outputs["--html"]) as handle:
             handle.write(render_html(report_document(report)))
     if "--png" in outputs:
         write_png(report, outputs["--png"])

@@ -17,6 +17,7 @@ from pathlib import Path
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from afa_cli import files
 from afa_cli.inspect.document import (changes_section, heatmap, predictions, scores_section,
                                       top_words_section)
 from afa_cli.inspect.report import DatasetReport, Sentence, SentenceReport
@@ -192,5 +193,5 @@ def dataset_figure(report: DatasetReport) -> Figure:
 
 def write_png(report: SentenceReport | DatasetReport, path: Path) -> None:
     figure = dataset_figure(report) if isinstance(report, DatasetReport) else sentence_figure(report)
-    with Path(path).open("xb") as handle:
+    with files.open_new(path, "wb") as handle:
         figure.savefig(handle, format="png", dpi=DPI)

@@ -8,6 +8,8 @@ launcher's settings plus `job_index`, the job a launched task runs."""
 
 from __future__ import annotations
 
+import difflib
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +64,11 @@ class LaunchedJob:
                        Path(self.config_dir) if self.config_dir else None)
 
 
+# The launcher plugins afa supports, and the hydra/launcher options each installs.
+LAUNCHER_PLUGINS = {"hydra-submitit-launcher": ("submitit_local", "submitit_slurm"),
+                    "hydra-joblib-launcher": ("joblib",)}
+
+
 @contextmanager
 def _launcher_config(launcher_overrides: list[str], sweep_dir: Path):
     """(Hydra, its composed config) for these launcher settings; a bad one is a UserError."""
@@ -74,12 +81,28 @@ def _launcher_config(launcher_overrides: list[str], sweep_dir: Path):
                 cfg = hydra.compose_config(CONFIG_NAME, overrides, run_mode=RunMode.MULTIRUN,
                                            from_shell=False)
             except HydraException as err:
-                raise UserError(f"{' '.join(launcher_overrides)}: {str(err).splitlines()[0]} "
-                                "(a launcher needs its plugin: pip install "
-                                "hydra-submitit-launcher or hydra-joblib-launcher)") from None
+                unknown = re.search(r"Could not find 'hydra/launcher/([^']+)'", str(err))
+                why = (f"no launcher '{unknown.group(1)}'" if unknown
+                       else str(err).splitlines()[0])
+                raise UserError(f"{' '.join(launcher_overrides)}: {why} "
+                                f"({_launchers_hint(hydra, unknown and unknown.group(1))})") from None
             yield hydra, cfg
     finally:
         GlobalHydra.instance().clear()
+
+
+def _launchers_hint(hydra, asked: str | None) -> str:
+    """The launchers installed here (the closest to the one asked for), and how to get the
+    others."""
+    installed = [name for name in hydra.config_loader.get_group_options("hydra/launcher")
+                 if name != "basic"]
+    missing = [plugin for plugin, names in LAUNCHER_PLUGINS.items()
+               if not any(name in installed for name in names)]
+    hint = f"installed launchers: {', '.join(installed) or 'none'}"
+    closest = difflib.get_close_matches(asked, installed, n=1) if asked else []
+    if closest:
+        hint += f"; did you mean hydra/launcher={closest[0]}?"
+    return hint + (f"; others need their plugin: pip install {' '.join(missing)}" if missing else "")
 
 
 def check_launcher(launcher_overrides: list[str]) -> None:

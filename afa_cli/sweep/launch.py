@@ -60,7 +60,7 @@ def resume_sweep(sweep_dir: Path, parallel: int, console: Console) -> Path:
     """Finish every job that is not done: a stopped one continues from its checkpoints/last
     (afa train --resume); any other starts again after its earlier folder is moved aside."""
     state = SweepState.read(sweep_dir)
-    if state.pid and _alive(state.pid):
+    if state.live_pid():
         raise UserError(f"{sweep_dir} is still being run by process {state.pid}; "
                         "wait for it or stop it before resuming.")
     for job in state.unfinished():  # before anything moves: a job still training is left alone
@@ -80,16 +80,6 @@ def resume_sweep(sweep_dir: Path, parallel: int, console: Console) -> Path:
         state.requeue(job)
     run_unfinished(state, parallel, console)
     return sweep_dir
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, and another user's
-        pass
-    return True
 
 
 def _move_aside(state: SweepState, job: JobState) -> None:

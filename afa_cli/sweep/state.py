@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from afa_cli import files
 from afa_cli.errors import UserError
 
 DONE, FAILED, PENDING, RUNNING = "done", "failed", "pending", "running"
@@ -106,14 +107,24 @@ class SweepState:
             return asdict(self)
 
     def save(self) -> None:
-        path = self.folder / self.FILE
-        tmp = path.with_name(f".{path.name}.tmp")
-        with self._lock:
-            tmp.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True),
-                           encoding="utf-8")
-            os.replace(tmp, path)
+        with self._lock:  # written whole: a reader never sees half a file
+            files.write_text(self.folder / self.FILE, yaml.safe_dump(
+                self.to_dict(), sort_keys=False, allow_unicode=True), replace=True,
+                then=f"continue with afa sweep --resume {self.folder}")
 
     # ---- changes, each written at once ---------------------------------------------------------
+
+    def live_pid(self) -> int | None:
+        """The process running this sweep now, if one is (sweep.yaml's pid, and alive)."""
+        if self.pid is None:
+            return None
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:  # alive, and another user's
+            pass
+        return self.pid
 
     def set_pid(self, pid: int | None) -> None:
         with self._lock:

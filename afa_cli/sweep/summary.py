@@ -4,7 +4,6 @@ with mean ± sample std, summary.md and summary.png."""
 from __future__ import annotations
 
 import csv
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from afa_cli.metrics.registry import (ACCURACY, ATTENTION, BEST, CLASSIFICATION,
 from afa_cli.metrics.seeds import SeedStats
 from afa_cli.runs import Run
 from afa_cli.sweep.plot import draw_metric
-from afa_cli.sweep.state import DONE, JobState, SweepState
+from afa_cli.sweep.state import DONE, PENDING, RUNNING, JobState, SweepState
 from afa_cli.variants import matching_baseline
 
 SEED = "seed"
@@ -33,8 +32,9 @@ TABLE_DIGITS = 3  # at most, so that a row of mean ± std cells stays readable
 STD_NOTE = "mean ± sample std (ddof=1) over seeds; n = finished jobs"
 # The numbers a group is paired with its baseline group on.
 COMPARED = (at(BEST, ACCURACY), at(BEST, MACRO_F1), LEXICON_MASS.key, FREQUENT_MASS.key)
-PAIRED_NOTE = ("difference = group − baseline; 95% CI: bootstrap over seeds; p: paired t-test "
-               "over seeds; a CI that includes 0 is no difference")
+PAIRED_NOTE = ("difference = group − baseline; 95% CI: Student's t interval over seeds (no "
+               "spread: every seed's difference is the same); p: paired t-test over seeds; a CI "
+               "that includes 0 is no difference")
 
 
 def check_metric(metric: str) -> None:
@@ -64,6 +64,8 @@ class SweepReport:
     metric: str
     failed: list[str]     # jobs not done (failed, or never finished)
     files: list[Path]
+    live_pid: int | None = None           # the process still running the sweep
+    in_progress: dict[str, int] = field(default_factory=dict)  # its running/pending job counts
     baseline: str | None = None           # key=value naming the groups the others are paired with
     comparisons: list[list[str]] = field(default_factory=list)   # rows of that table
 
@@ -72,6 +74,14 @@ class SweepReport:
         return (f"{len(self.failed)} of {len(self.rows)} jobs not done: {', '.join(self.failed)}. "
                 f"Logs: <job>/{Run.JOB_LOG}; run them again with afa sweep --resume "
                 f"{self.sweep_dir}")
+
+    def in_progress_line(self) -> str:
+        """How far a sweep still running is, in one line."""
+        done = sum(row["status"] == DONE for row in self.rows)
+        counts = ", ".join(f"{n} {status}" for status, n in self.in_progress.items())
+        return (f"the sweep is still running (process {self.live_pid}): {done} of "
+                f"{len(self.rows)} jobs done, {counts}; the summary holds the done ones "
+                f"(a running job's output: {self.sweep_dir}/<job>.log)")
 
     def tables(self) -> list[tuple[str, list[str], list[list[str]]]]:
         """(title, header, rows) of the grouped tables: scores, and attention quality; the chosen
@@ -111,8 +121,15 @@ def summarize(sweep_dir: Path, metric: str = DEFAULT_RUN_METRIC,
     for row in rows:
         values = {key: row[key] for key in group_keys}
         groups.setdefault(tuple(values.values()), Group(values, [])).rows.append(row)
+    live_pid = state.live_pid()
+    # while the sweep runs, its running and pending jobs are on their way, not failures
+    on_their_way = {RUNNING, PENDING} if live_pid else set()
     report = SweepReport(sweep_dir, state.command, rows, list(groups.values()), group_keys,
-                         metric, [row["job"] for row in rows if row["status"] != DONE], [])
+                         metric, [row["job"] for row in rows
+                                  if row["status"] not in {DONE, *on_their_way}], [], live_pid,
+                         {status: n for status in (RUNNING, PENDING)
+                          if status in on_their_way
+                          and (n := sum(row["status"] == status for row in rows))})
     if baseline is not None:
         report.baseline = baseline
         report.comparisons = paired_rows(report.groups, group_keys, *parse_baseline(baseline,
@@ -167,10 +184,8 @@ def paired_rows(groups: list[Group], group_keys: list[str], key: str,
             paired = compare_seeds([a for a, _ in pairs], [b for _, b in pairs])
             digits = table_digits(metric) + 1
             rows.append([*(group.values[k] or "–" for k in group_keys), metric,
-                         f"{paired.difference:+.{digits}f}",
-                         f"[{paired.ci_low:+.{digits}f}, {paired.ci_high:+.{digits}f}]",
-                         "–" if paired.p_value is None or math.isnan(paired.p_value)
-                         else f"{paired.p_value:.3g}", str(paired.n_seeds)])
+                         f"{paired.difference:+.{digits}f}", paired.interval_text(digits),
+                         paired.p_text(), str(paired.n_seeds)])
     return rows
 
 

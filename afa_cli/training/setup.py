@@ -4,6 +4,7 @@ seed, data, model, optimizer and schedule, AFA, the run folder (or the state to 
 from __future__ import annotations
 
 import math
+import shutil
 from dataclasses import fields
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from afa_cli.errors import UserError
 from afa_cli.lexicon import frequent_words
 from afa_cli.metrics import registry
 from afa_cli.models import AttendingClassifier, load_checkpoint, load_pretrained
-from afa_cli.runs import BEST, LAST, Run, silent_log
+from afa_cli.runs import BEST, LAST, Run, release_locks, silent_log
 from afa_cli.training.loop import METRICS_EVENTS, Trainer
 from afa_cli.training.sinks import run_sinks
 from afa_cli.training.state import Progress, TrainingState, seed_everything
@@ -155,7 +156,12 @@ def build_trainer(cfg: DictConfig, overrides: list[str], config_dirs: list[Path]
 def new_run(cfg: DictConfig, overrides: list[str], config_dirs: list[Path],
             frequent: list[str]) -> Run:
     run = Run.create(cfg)
-    run.lock()
-    run.write_config(cfg, overrides, config_dirs)
-    run.write_frequent_words(frequent)
+    try:
+        run.lock()
+        run.write_config(cfg, overrides, config_dirs)
+        run.write_frequent_words(frequent)
+    except BaseException:  # a full disk: no run folder without its config is left behind
+        release_locks()
+        shutil.rmtree(run.path, ignore_errors=True)
+        raise
     return run

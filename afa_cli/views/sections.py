@@ -68,6 +68,9 @@ class Table:
     header: tuple[str, ...]
     rows: tuple[tuple[Cell, ...], ...]
     title: str = ""
+    # Columns (by title) a narrow medium may leave out rather than break a number across lines,
+    # the first first; every other medium shows them all.
+    optional: tuple[str, ...] = ()
 
     def numeric(self) -> tuple[bool, ...]:
         """Per column: whether it holds numbers (which read right-aligned)."""

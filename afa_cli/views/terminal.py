@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from rich import box
+from rich.cells import cell_len
 from rich.columns import Columns
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.rule import Rule
 from rich.style import Style
 from rich.table import Table as RichTable
@@ -52,7 +53,7 @@ def _block(block, width: int) -> list[RenderableType]:
     if isinstance(block, Section):
         return _section(block, nested=True)
     if isinstance(block, Table):
-        return [_table(block)]
+        return [FittedTable(block)]
     if isinstance(block, SideBySide):
         return [Columns([_table(table) for table in block.tables], padding=(0, 4))]
     if isinstance(block, Heatmap):
@@ -71,14 +72,77 @@ def _block(block, width: int) -> list[RenderableType]:
     raise TypeError(f"no terminal rendering for {type(block).__name__}")
 
 
-def _table(table: Table) -> RichTable:
+def _table(table: Table, columns: list[int] | None = None, widths: list[int] | None = None,
+           width: int | None = None) -> RichTable:
+    """The table's `columns` (default all), each `widths` wide (default: as rich lays them out,
+    folding what does not fit), the whole `width` wide (default: at most the line)."""
+    columns = list(range(len(table.header))) if columns is None else columns
     shown = RichTable(title=Text(table.title) if table.title else None, box=box.SIMPLE_HEAD,
-                      show_edge=False, pad_edge=False)
-    for title, numeric in zip(table.header, table.numeric()):
-        shown.add_column(Text(title), justify="right" if numeric else "left", overflow="fold")
+                      show_edge=False, pad_edge=False, padding=(0, 1), width=width)
+    numeric = table.numeric()
+    for index, column in enumerate(columns):
+        shown.add_column(Text(table.header[column]), overflow="fold",
+                         justify="right" if numeric[column] else "left",
+                         width=None if widths is None else widths[index])
     for row in table.rows:
-        shown.add_row(*map(_cell, row))
+        shown.add_row(*(_cell(row[column]) for column in columns))
     return shown
+
+
+class FittedTable:
+    """A table laid out for where it is printed. Off a terminal (a file, a pipe, CI) every row
+    is whole at its full width. On a terminal it fits the line with its cells wrapped only
+    between words, never inside a number; where even that is too wide, the table's optional
+    columns are left out, the first first, and a line under it says which. Only a table still
+    too wide without them folds its cells as rich does."""
+
+    def __init__(self, table: Table):
+        self.table = table
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        table = self.table
+        columns = list(range(len(table.header)))
+        texts = [[table.header[c], *(_cell(row[c]).plain for row in table.rows)] for c in columns]
+        longest = [max(cell_len(line) for text in column for line in text.splitlines() or [""])
+                   for column in texts]
+        if not console.is_terminal:
+            yield _table(table, width=sum(longest) + _spacing(len(columns)))
+            return
+        shortest = [max(cell_len(word) for text in column for word in text.split() or [""])
+                    for column in texts]
+        left_out = []
+        optional = [table.header.index(title) for title in table.optional]
+        while True:
+            widths = _fit([longest[c] for c in columns], [shortest[c] for c in columns],
+                          options.max_width - _spacing(len(columns)))
+            if widths is not None or not optional:
+                break
+            left_out.append(optional.pop(0))
+            columns.remove(left_out[-1])
+        yield _table(table, columns, widths)
+        if left_out:
+            yield Text(f"left out at {options.max_width} columns: "
+                       f"{', '.join(table.header[c] for c in left_out)} (a wider terminal, or "
+                       "output to a file, shows them)", style="dim")
+
+
+def _spacing(columns: int) -> int:
+    """Characters between the cells of a row: a padding each side and a separator (no edges)."""
+    return 3 * (columns - 1)
+
+
+def _fit(longest: list[int], shortest: list[int], room: int) -> list[int] | None:
+    """Column widths within `room` that wrap cells only between words: each column its longest
+    word, then the columns that need least to hold their longest line get it first. None when
+    the longest words alone do not fit."""
+    if sum(shortest) > room:
+        return None
+    widths, spare = list(shortest), room - sum(shortest)
+    for column in sorted(range(len(widths)), key=lambda c: longest[c] - shortest[c]):
+        grown = min(longest[column] - widths[column], spare)
+        widths[column] += grown
+        spare -= grown
+    return widths
 
 
 def _style(colour: palette.Colour, bold: bool = False) -> Style:
