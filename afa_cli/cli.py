@@ -19,6 +19,8 @@ from afa_cli.commands import EVAL_BATCH_SIZE
 from afa_cli.errors import UserError, no_room
 from afa_cli.metrics import registry
 from afa_cli.runs import Run
+from afa_cli.views import sections
+from afa_cli.views.terminal import FittedTable
 
 app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Experiment runner for AFA (Adversarial Feedback for Attention).")
@@ -444,6 +446,14 @@ def inspect_attention_command(
         console.print(f"written: {path}", highlight=False)
 
 
+def sweep_tables(report) -> list[FittedTable]:
+    """A sweep summary's tables, fitted to the line (wrapped between words, never inside a
+    number; the paired table's p and seeds left out first) and whole off a terminal."""
+    return [FittedTable(sections.Table(tuple(header), tuple(map(tuple, rows)), title,
+                                       optional=tuple(c for c in ("seeds", "p") if c in header)))
+            for title, header, rows in report.tables()]
+
+
 def print_report(report: dict) -> None:
     metrics, names = report["metrics"], report["label_names"]
     console.print(f"[bold]{report['dataset']}[/bold] {report['split']} "
@@ -503,14 +513,8 @@ def sweep(
         err_console.print(str(stop), highlight=False)
         raise typer.Exit(130) from None
     console.print(f"[bold]{report.sweep_dir}[/bold] ({STD_NOTE})", highlight=False)
-    for title, header, rows in report.tables():
-        table = Table(title=title)
-        for column in header:
-            table.add_column(column, justify="left" if column in report.group_keys else "right",
-                             overflow="fold")  # at 80 columns a header folds, never truncates
-        for row in rows:
-            table.add_row(*row)
-        console.print(table)
+    for table in sweep_tables(report):
+        console.print(table, crop=False)
     console.print("written: " + ", ".join(str(path) for path in report.files), highlight=False)
     if report.live_pid:
         err_console.print(f"note: {report.in_progress_line()}", highlight=False, soft_wrap=True)

@@ -1,4 +1,5 @@
 import csv
+import io
 import json
 import math
 import os
@@ -18,7 +19,7 @@ from omegaconf import OmegaConf
 from rich.console import Console
 from typer.testing import CliRunner
 
-from afa_cli.cli import app
+from afa_cli.cli import app, sweep_tables
 from afa_cli.config import compose_config, group_options
 from afa_cli.distributed import available_cores
 from afa_cli.runs import Run
@@ -277,6 +278,25 @@ def test_summary_groups_over_seeds_with_sample_std(hand_made_sweep):
     assert rows[2][:4] == ["–", "off", "3", "0.760 ± 0.017"]
     assert attention_header[3:] == ["lexicon_mass", "frequent_mass", "lexicon_precision@5",
                                     "attn_entropy"]
+
+
+def test_summary_tables_at_80_columns_split_no_number_and_are_whole_off_a_terminal(hand_made_sweep):
+    report = summarize(hand_made_sweep, baseline="afa=off")
+    numbers = {cell for _, _, rows in report.tables() for row in rows for cell in row
+               if cell[:1].isdigit() or cell[:1] in "+-"}
+    narrow = Console(width=80, force_terminal=True, record=True)
+    for table in sweep_tables(report):
+        narrow.print(table, crop=False)
+    lines = narrow.export_text().splitlines()
+    assert max(map(len, lines)) <= 80
+    words = {word for line in lines for word in line.split()}
+    for number in numbers:  # each number (or each word of "0.82 ± 0.02") whole on one line
+        assert all(part in words for part in number.split() if part != "±"), number
+    piped = Console(width=80, file=io.StringIO(), record=True)
+    for table in sweep_tables(report):
+        piped.print(table, crop=False)
+    rows = piped.export_text().splitlines()
+    assert any(len(row) > 80 for row in rows)  # a file gets whole rows, however wide
 
 
 def test_summary_files(hand_made_sweep):
