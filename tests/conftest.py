@@ -17,12 +17,28 @@ import pytest
 import torch
 from filelock import FileLock
 
+from afa_cli.errors import UserError
+from afa_cli.evaluation.wordnet import find_wordnet
 from afa_cli.runs import Run
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = os.environ.get("AFA_DATA_DIR")
 HAS_DATA = bool(DATA_DIR) and (Path(DATA_DIR) / "sst2" / "train.tsv").is_file()
 needs_data = pytest.mark.skipif(not HAS_DATA, reason="AFA_DATA_DIR with sst2/ not set (make test sets it)")
+
+
+def _has_wordnet() -> bool:
+    try:
+        find_wordnet()
+    except UserError:
+        return False
+    return True
+
+
+# The synonym attack's WordNet: make install installs Debian's wordnet-base where it can.
+needs_wordnet = pytest.mark.skipif(not _has_wordnet(), reason=(
+    "WordNet is not installed: apt-get install wordnet-base (make install does, as root)"))
+
 
 # A truncated real MiniLM on a few hundred real SST-2 rows: seconds per run on 2 cores.
 TINY = ["model.num_layers=1", "train.max_train_samples=300", "train.max_eval_samples=100",

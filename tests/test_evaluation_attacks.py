@@ -1,16 +1,18 @@
 """Perturbation attacks on a real word-presence scorer whose answers are known by hand."""
 
 import csv
-import sys
+import zipfile
 
 import numpy as np
 import pytest
 
 from afa_cli.errors import UserError
+from afa_cli.evaluation import wordnet
 from afa_cli.evaluation.attacks import (STOPWORDS, AttackRecord, Outcome, attack, attack_summary,
                                         character_edits, synonym_swaps, wordnet_synonyms,
                                         word_deletion, write_attack_csv)
 from afa_cli.lexicon import normalize_word
+from conftest import needs_wordnet
 
 
 class WordScorer:
@@ -157,15 +159,70 @@ def test_csv_has_a_row_per_record_and_is_never_overwritten(tmp_path):
     assert path.read_text(encoding="utf-8") == before
 
 
-def test_wordnet_missing_is_one_line(monkeypatch, tmp_path):
-    try:
-        import nltk
-    except ImportError:
-        monkeypatch.setitem(sys.modules, "nltk", None)     # as if nltk were not installed
-    else:
-        monkeypatch.setattr(nltk.data, "path", [str(tmp_path)])   # no WordNet data anywhere
+def test_wordnet_missing_is_one_line_naming_the_install(monkeypatch, tmp_path):
+    monkeypatch.setenv(wordnet.WORDNET_DIR_VARIABLE, str(tmp_path))     # an empty folder
     with pytest.raises(UserError) as err:
         wordnet_synonyms()
     message = str(err.value)
-    assert "\n" not in message
-    assert "pip install nltk" in message and "nltk.downloader wordnet" in message
+    assert "\n" not in message and "apt-get install wordnet-base" in message
+    assert f"AFA_WORDNET_DIR={tmp_path} has no index.noun" in message
+    # unset, and neither Debian's folder nor NLTK's data anywhere
+    monkeypatch.delenv(wordnet.WORDNET_DIR_VARIABLE)
+    monkeypatch.setattr(wordnet, "DEBIAN_DIR", tmp_path / "none")
+    monkeypatch.setattr(wordnet, "nltk_data_path", lambda: [tmp_path])
+    with pytest.raises(UserError) as err:
+        wordnet_synonyms()
+    assert str(err.value) == ("synonym attacks need WordNet: apt-get install wordnet-base (or "
+                              "pip install nltk && python -m nltk.downloader wordnet)")
+
+
+def test_nltks_wordnet_zip_is_read_too(monkeypatch, tmp_path):
+    # A two-synset WordNet in NLTK's layout: <root>/corpora/wordnet.zip holding wordnet/<file>.
+    first = "00000000 06 n 03 movie 0 film 0 motion_picture 0 000 | a movie\n"
+    files = dict.fromkeys(wordnet.FILES, "")
+    files["data.noun"] = first + "00000063 06 n 02 Picture 0 pic 0 000 | an image\n"
+    files["index.noun"] = "  1 licence line\nfilm n 1 0 1 0 00000000\nmovie n 1 0 1 0 00000000\n" \
+        "picture n 2 1 @ 2 0 00000000 00000063\n"
+    files["noun.exc"] = "pictures picture\n"
+    assert len(first) == 63
+    (tmp_path / "corpora").mkdir()
+    with zipfile.ZipFile(tmp_path / "corpora" / "wordnet.zip", "w") as archive:
+        for name, text in files.items():
+            archive.writestr(f"wordnet/{name}", text)
+    monkeypatch.delenv(wordnet.WORDNET_DIR_VARIABLE, raising=False)
+    monkeypatch.setattr(wordnet, "DEBIAN_DIR", tmp_path / "none")
+    monkeypatch.setenv("NLTK_DATA", str(tmp_path))
+    synonyms = wordnet_synonyms()
+    assert synonyms("pictures") == ["film", "movie", "pic"]   # lowercased, one word, not itself
+    assert synonyms("movie") == ["film"] and synonyms("unknown") == []
+
+
+@needs_wordnet
+def test_wordnet_gives_real_synonyms():
+    synonyms = wordnet_synonyms()
+    assert {"film", "flick", "picture", "pic"} == set(synonyms("movie"))
+    assert synonyms("movies") == synonyms("movie")        # the plural's base form's synsets
+    good = synonyms("good")
+    assert {"beneficial", "just", "sound", "well", "proficient", "respectable"} <= set(good)
+    assert "good" not in good and good == sorted(set(good))
+    assert all(w.isalpha() or "-" in w or "'" in w for w in good)   # no motion_picture, trade_good
+    assert "terrible" in synonyms("awful") and synonyms("xqzv") == []
+    assert "better" not in synonyms("better") and "improve" in synonyms("better")
+    swaps = synonym_swaps(synonyms)
+    assert "Film," in swaps("Movie,", np.random.default_rng(0))
+    assert "FLICK" in swaps("MOVIE", np.random.default_rng(0))
+
+
+@needs_wordnet
+def test_synonym_attack_swaps_in_wordnet_synonyms():
+    synonyms = wordnet_synonyms()
+    records = attack(["a good movie", "the good film was good fun"], [1, 1], WordScorer(),
+                     synonym_swaps(synonyms), max_edit_fraction=0.5, seed=3)
+    # only "good" moves this scorer (and "fine", a synonym of "good"): both swapped out
+    assert records[0].perturbed_text.startswith("a [[") and records[0].words_perturbed == 1
+    for record in records:
+        for old, new in zip(record.original_text.split(), record.perturbed_text.split()):
+            if new.startswith("[["):
+                assert new.strip("[]") in synonyms(old) and old not in STOPWORDS
+    assert records == attack(["a good movie", "the good film was good fun"], [1, 1],
+                             WordScorer(), synonym_swaps(synonyms), max_edit_fraction=0.5, seed=3)

@@ -1,6 +1,7 @@
 """afa eval --suite: suites as config files, evaluation-only datasets, and a real suite over two
 tiny runs through the command line."""
 
+import csv
 import io
 import json
 import shlex
@@ -19,17 +20,20 @@ from afa_cli.cli import app
 from afa_cli.config import check_trainable, compose_config, compose_for_run
 from afa_cli.data import load_split, subsample
 from afa_cli.errors import UserError
+from afa_cli.evaluation.attacks import STOPWORDS, wordnet_synonyms
 from afa_cli.evaluation.compare import (RunResults, SuiteReport, baseline_pairs,
                                         compare_variants, comparison_payload)
 from afa_cli.evaluation.document import comparison_document, suite_document
 from afa_cli.evaluation.probes import HEADLINE, ProbeResult
 from afa_cli.evaluation.suites import ProbeKind, load_suite, suite_names
+from afa_cli.lexicon import normalize_word
 from afa_cli.runs import Run
 from afa_cli.variants import group_by_variant, variant_overrides
 from afa_cli.views.markdown import render_markdown
 from afa_cli.views.sections import Table
 from afa_cli.views.terminal import render_terminal
-from conftest import (ROOT, needs_data, run_afa, run_afa_past_a_file_size_limit)
+from conftest import (ROOT, needs_data, needs_wordnet, run_afa,
+                      run_afa_past_a_file_size_limit)
 
 
 def test_presets_and_all_includes_the_others():
@@ -91,7 +95,9 @@ probes:
 
 
 @pytest.mark.slow
-def test_a_suite_over_two_runs_reports_each_and_compares_the_variants(tiny_runs, tmp_path):
+def test_a_suite_over_two_runs_reports_each_and_compares_the_variants(tiny_runs, tmp_path,
+                                                                      monkeypatch):
+    monkeypatch.setenv("AFA_WORDNET_DIR", str(tmp_path))    # no WordNet: the synonyms are skipped
     (tmp_path / "suite").mkdir()
     (tmp_path / "suite" / "small.yaml").write_text(SMALL_SUITE)
     args = ["eval", str(tiny_runs["off"]), str(tiny_runs["default"]), "--suite", "small",
@@ -117,7 +123,7 @@ def test_a_suite_over_two_runs_reports_each_and_compares_the_variants(tiny_runs,
             attack["number_of_skipped_attacks"] == 12
         assert (folders[-1] / "deletion.csv").is_file()
         assert "comprehensiveness_aopc" in " ".join(probes["faithfulness"]["metrics"])
-        assert "nltk" in report["skipped"]["synonyms"].lower()  # the rest of the suite ran
+        assert "apt-get install wordnet-base" in report["skipped"]["synonyms"]  # the rest ran
         # where it was scored, whatever folder ran the command; kept relative to the run
         assert report["run"] == str(run.resolve()) and Path(report["checkpoint"]).is_absolute()
         Run(run).keep(tmp_path / "kept" / run.name)
@@ -143,6 +149,50 @@ def test_a_suite_over_two_runs_reports_each_and_compares_the_variants(tiny_runs,
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.output
     assert len(list((tiny_runs["off"] / "suites").glob("small*"))) >= 2
+
+
+@pytest.mark.slow
+@needs_wordnet
+def test_synonym_attack_on_a_tiny_run_swaps_in_wordnet_synonyms(tiny_runs, tmp_path):
+    (tmp_path / "suite").mkdir()
+    (tmp_path / "suite" / "syn.yaml").write_text(
+        "probes:\n  - {name: synonyms, kind: attack, perturbation: synonyms, limit: 24}\n")
+    run = tiny_runs["default"]
+    args = ["eval", str(run), "--suite", "syn", "--config-dir", str(tmp_path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    folder = sorted((run / "suites").glob("syn*"))[-1]
+    report = json.loads((folder / "report.json").read_text())
+    assert report["skipped"] == {}
+    [probe] = report["probes"]
+    metrics = probe["metrics"]
+    assert {"number_of_successful_attacks", "number_of_failed_attacks",
+            "number_of_skipped_attacks", "original_accuracy", "accuracy_under_attack",
+            "attack_success_rate", "average_perturbed_word_percent",
+            "average_num_words_per_input", "avg_num_queries"} <= set(metrics)
+    with (folder / "synonyms.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 24 == sum(metrics[f"number_of_{o}_attacks"]
+                                  for o in ("successful", "failed", "skipped"))
+    synonyms, swapped = wordnet_synonyms(), 0
+    for row in rows:
+        old, new = row["original_text"].split(), row["perturbed_text"].split()
+        assert len(old) == len(new)         # a synonym replaces one word by one word
+        for before, after in zip(old, new):
+            if after.startswith("[["):
+                after = after[2:-2]
+                assert normalize_word(after) in synonyms(normalize_word(before)), (before, after)
+                assert normalize_word(before) not in STOPWORDS
+                assert after[:1].isupper() == before[:1].isupper()
+                swapped += 1
+        assert swapped or row["outcome"] != "successful"
+    assert swapped > 0
+    # the same seed, the same attack
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0, again.output
+    folder2 = sorted((run / "suites").glob("syn*"))[-1]
+    assert folder2 != folder
+    assert (folder2 / "synonyms.csv").read_text() == (folder / "synonyms.csv").read_text()
 
 
 @pytest.mark.slow

@@ -29,6 +29,7 @@ from afa_cli.display import NoProgress, WorkProgress
 from afa_cli.errors import UserError
 from afa_cli.evaluation.faithfulness import (Scorer, leave_one_out, mean_or_nan,
                                              words_at_fraction)
+from afa_cli.evaluation.wordnet import load_wordnet
 from afa_cli.lexicon import normalize_word
 from afa_cli.paths import shown_path
 
@@ -98,35 +99,28 @@ def word_deletion(word: str, rng: np.random.Generator) -> list[str]:
 def synonym_swaps(synonyms: SynonymProvider) -> Transformation:
     """PWWS's transformation: the word replaced by each of its synonyms. `synonyms` gets the
     normalised word (lowercase, no surrounding punctuation); the replacement keeps the word's
-    punctuation and an initial capital."""
+    punctuation and its case (all capitals, or an initial capital)."""
     def swaps(word: str, rng: np.random.Generator) -> list[str]:
         prefix, core, suffix = _split_punctuation(word)
         if not core:
             return []
-        normal, capital = normalize_word(word), core[0].isupper()
-        return list(dict.fromkeys(prefix + (s[:1].upper() + s[1:] if capital else s) + suffix
-                                  for s in synonyms(normal) if s and s != normal))
+        normal = normalize_word(word)
+        return list(dict.fromkeys(prefix + _same_case(s, core) + suffix
+                                  for s in synonyms(normal) if s and s.lower() != normal))
     return swaps
 
 
-def wordnet_synonyms() -> SynonymProvider:
-    """Single-word WordNet synonyms (NLTK), as TextAttack's WordSwapWordNet collects them."""
-    message = ("synonym attacks need NLTK's WordNet: pip install nltk, then "
-               "python -m nltk.downloader wordnet (or point NLTK_DATA at a folder holding it)")
-    try:
-        import nltk
-        from nltk.corpus import wordnet
-    except ImportError:
-        raise UserError(message) from None
-    try:
-        nltk.data.find("corpora/wordnet")   # also finds corpora/wordnet.zip
-    except LookupError:
-        raise UserError(message) from None
+def _same_case(word: str, like: str) -> str:
+    if len(like) > 1 and like.isupper():
+        return word.upper()
+    return word[:1].upper() + word[1:] if like[0].isupper() else word
 
-    def synonyms(word: str) -> list[str]:
-        names = {lemma for synset in wordnet.synsets(word) for lemma in synset.lemma_names()}
-        return sorted(name for name in names if "_" not in name)
-    return synonyms
+
+def wordnet_synonyms() -> SynonymProvider:
+    """Single-word WordNet synonyms of every part of speech, as TextAttack's WordSwapWordNet
+    collects them (afa_cli/evaluation/wordnet.py says where WordNet is looked for); one line
+    naming the install when there is none."""
+    return load_wordnet().synonyms
 
 
 def _split_punctuation(word: str) -> tuple[str, str, str]:

@@ -6,7 +6,9 @@ Where: $AFA_WORDNET_DIR when set (and then only there), else Debian's /usr/share
 The files are read here rather than through NLTK's WordNetCorpusReader: that reader needs
 `lexnames` and `index.sense`, which Debian does not ship, a copy of NLTK's own wordnet to map
 versions, and (NLTK 3.10) a folder on nltk.data.path; the database format has not changed since
-2006, and the lookup below gives what `wordnet.synsets(word)` and `lemma_names()` give."""
+2006, and the lookup below gives what `wordnet.synsets(word)` and `lemma_names()` give. Debian's
+wordnet-base is Princeton's own release kept by a distribution, where PyPI's WordNet data
+packages are little-used repackagings, so it is the source `make install` installs."""
 
 from __future__ import annotations
 
@@ -45,15 +47,16 @@ class WordNet:
     def __init__(self, read: Callable[[str], bytes], where: str):
         try:
             raw = {name: read(name) for name in FILES}
-        except (OSError, KeyError) as err:
-            raise UserError(f"synonym attacks need WordNet: {where} lacks "
-                            f"{getattr(err, 'filename', None) or err}; {INSTALL}") from None
+            self.data = {pos: raw[f"data.{pos}"] for pos in POS_FILES}
+            self.index = {pos: _index(raw[f"index.{pos}"]) for pos in POS_FILES}
+            self.exceptions = {pos: {line.split()[0]: line.split()[1:] for line in
+                                     raw[f"{pos}.exc"].decode().splitlines() if line.strip()}
+                               for pos in POS_FILES}
+        except (OSError, KeyError, ValueError, IndexError) as err:   # missing, or not WordNet's
+            name = Path(getattr(err, "filename", None) or "").name
+            raise UserError(f"synonym attacks need WordNet: {where} is not a whole WordNet 3.0 "
+                            f"({name or err}); {INSTALL}") from None
         self.where = where
-        self.data = {pos: raw[f"data.{pos}"] for pos in POS_FILES}
-        self.index = {pos: _index(raw[f"index.{pos}"]) for pos in POS_FILES}
-        self.exceptions = {pos: {line.split()[0]: line.split()[1:]
-                                 for line in raw[f"{pos}.exc"].decode().splitlines() if line.strip()}
-                           for pos in POS_FILES}
 
     def base_forms(self, word: str, pos: str) -> list[str]:
         """NLTK's _morphy: the word and its exception-list bases (or, without an exception,
@@ -75,6 +78,7 @@ class WordNet:
         lowercased, sorted, without the word itself or its base forms ("movies": "film", not
         "movie"); multiword lemmas (`motion_picture`) are left out, as TextAttack's
         WordSwapWordNet leaves them out."""
+        word = word.lower()
         names, own = set(), {word}
         for pos in POS_FILES:
             for form in self.base_forms(word, pos):
@@ -117,11 +121,12 @@ def find_wordnet() -> tuple[Callable[[str], bytes], str]:
                             f"no index.noun (set it to WordNet's dict folder, or unset it); "
                             f"{INSTALL}")
         return _folder_reader(folder), str(folder)
-    for folder in (DEBIAN_DIR, *(root / "corpora" / "wordnet" for root in nltk_data_path())):
+    if (DEBIAN_DIR / "index.noun").is_file():
+        return _folder_reader(DEBIAN_DIR), str(DEBIAN_DIR)
+    for root in nltk_data_path():
+        folder, archive = root / "corpora" / "wordnet", root / "corpora" / "wordnet.zip"
         if (folder / "index.noun").is_file():
             return _folder_reader(folder), str(folder)
-    for root in nltk_data_path():
-        archive = root / "corpora" / "wordnet.zip"
         if archive.is_file():
             return _zip_reader(archive), str(archive)
     raise UserError(f"synonym attacks need WordNet: {INSTALL}")
