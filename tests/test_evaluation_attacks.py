@@ -79,6 +79,24 @@ def test_synonym_attack_keeps_the_strongest_synonym():
     assert record.outcome is Outcome.SUCCESSFUL
 
 
+def test_examples_are_searched_in_lockstep_and_do_not_depend_on_each_other():
+    calls = []
+
+    def counting(texts):
+        calls.append(len(texts))
+        return WordScorer()(texts)
+
+    texts = ["good good fine movie and a good plot", "a good film", "good acting , good score"]
+    together = attack(texts, [1, 1, 1], counting, character_edits, seed=2, max_edit_fraction=1.0)
+    # the originals, their leave-one-out variants, then a call per round for every example
+    # still searching: never more rounds than the longest text has words
+    assert len(calls) <= 2 + max(len(t.split()) for t in texts) < sum(len(t.split()) for t in texts)
+    assert max(calls[2:]) > len(character_edits("good", np.random.default_rng(0)))
+    other = attack([texts[0], "a bad film", texts[2]], [1, 1, 1], WordScorer(), character_edits,
+                   seed=2, max_edit_fraction=1.0)
+    assert (together[0], together[2]) == (other[0], other[2])
+
+
 def test_stopwords_are_never_edited():
     def negation_scorer(texts):
         positive = np.array([0.7 if "not" in t.split() else 0.3 for t in texts])

@@ -141,7 +141,8 @@ def attack(texts: Sequence[str], labels: Sequence[int], scorer: Scorer,
     default_rng([seed, i]), so an example's attack does not depend on the others.
 
     Scorer calls: all originals at once, all leave-one-out variants of the attacked examples at
-    once, then one call per visited word with its candidates."""
+    once, then, in lockstep, one call per round holding every unfinished example's candidates
+    for its next word (batches of hundreds instead of one call per word of each example)."""
     if not texts:
         return []
     labels = np.asarray(labels, dtype=np.int64)
@@ -149,56 +150,85 @@ def attack(texts: Sequence[str], labels: Sequence[int], scorer: Scorer,
     predictions = probs.argmax(axis=1)
     sentences = [text.split() for text in texts]
     attacked = np.flatnonzero(predictions == labels)
-    importances = dict(zip(attacked.tolist(), leave_one_out(
-        [sentences[i] for i in attacked], scorer, probs[attacked], labels[attacked])))
-    records = []
-    for i, (text, words) in enumerate(zip(texts, sentences)):
-        if i not in importances:
-            records.append(AttackRecord(text, text, int(labels[i]), int(predictions[i]),
-                                        int(predictions[i]), Outcome.SKIPPED, 0, len(words), 1))
-            progress.advance()
-            continue
-        budget = words_at_fraction(len(words), max_edit_fraction)
-        if max_edits is not None:
-            budget = min(budget, max_edits)
-        records.append(_greedy(text, words, int(labels[i]), probs[i], importances[i], scorer,
-                               transformation, budget, np.random.default_rng([seed, i])))
-        progress.advance()
-    return records
-
-
-def _greedy(text: str, words: list[str], label: int, probs: np.ndarray, importance: np.ndarray,
-            scorer: Scorer, transformation: Transformation, budget: int,
-            rng: np.random.Generator) -> AttackRecord:
-    current = list(words)           # "" where a word was deleted
-    changed: list[int] = []
-    p_label, prediction = probs[label], label
-    queries = 1 + len(words)        # the original and its leave-one-out variants
-    for position in np.argsort(-importance, kind="stable").tolist():
-        if len(changed) == budget:
+    importances = leave_one_out([sentences[i] for i in attacked], scorer, probs[attacked],
+                                labels[attacked])
+    searches = {}
+    for i, importance in zip(attacked.tolist(), importances):
+        budget = words_at_fraction(len(sentences[i]), max_edit_fraction)
+        searches[i] = _Search(texts[i], sentences[i], int(labels[i]), probs[i], importance,
+                              min(budget, max_edits) if max_edits is not None else budget,
+                              np.random.default_rng([seed, i]))
+    progress.advance(len(texts) - len(searches))  # the skipped ones: nothing to attack
+    active = list(searches.values())
+    while active:
+        asking = [(search, search.next_variants(transformation)) for search in active]
+        asking = [(search, variants) for search, variants in asking if variants]
+        progress.advance(len(active) - len(asking))  # out of words or budget
+        if not asking:
             break
-        if normalize_word(words[position]) in STOPWORDS:
-            continue
-        candidates = transformation(words[position], rng)
-        if not candidates:
-            continue
-        variants = [" ".join(w for w in (*current[:position], c, *current[position + 1:]) if w)
-                    for c in candidates]
-        candidate_probs = scorer(variants)
-        queries += len(variants)
+        scored = scorer([variant for _, variants in asking for variant in variants])
+        start = 0
+        for search, variants in asking:
+            search.take(scored[start:start + len(variants)])
+            start += len(variants)
+        active = [search for search, _ in asking if not search.done]
+        progress.advance(len(asking) - len(active))  # flipped
+    return [searches[i].record() if i in searches else
+            AttackRecord(text, text, int(labels[i]), int(predictions[i]), int(predictions[i]),
+                         Outcome.SKIPPED, 0, len(sentences[i]), 1)
+            for i, text in enumerate(texts)]
+
+
+class _Search:
+    """One example's greedy search, a word at a time: `next_variants` names the candidates for
+    the next word worth trying, `take` keeps the strongest of them once they are scored."""
+
+    def __init__(self, text: str, words: list[str], label: int, probs: np.ndarray,
+                 importance: np.ndarray, budget: int, rng: np.random.Generator):
+        self.text, self.words, self.label, self.budget, self.rng = text, words, label, budget, rng
+        self.current = list(words)  # "" where a word was deleted
+        self.changed: list[int] = []
+        self.p_label, self.prediction = probs[label], label
+        self.queries = 1 + len(words)  # the original and its leave-one-out variants
+        self.order = iter(np.argsort(-importance, kind="stable").tolist())
+        self.position, self.candidates = -1, []
+
+    @property
+    def done(self) -> bool:
+        return self.prediction != self.label or len(self.changed) == self.budget
+
+    def next_variants(self, transformation: Transformation) -> list[str]:
+        """The texts with each candidate at the next word that has any; [] when none is left."""
+        if self.done:
+            return []
+        for position in self.order:
+            if normalize_word(self.words[position]) in STOPWORDS:
+                continue
+            candidates = transformation(self.words[position], self.rng)
+            if candidates:
+                self.position, self.candidates = position, candidates
+                before, after = self.current[:position], self.current[position + 1:]
+                return [" ".join(w for w in (*before, c, *after) if w) for c in candidates]
+        return []
+
+    def take(self, candidate_probs: np.ndarray) -> None:
+        self.queries += len(candidate_probs)
+        label = self.label
         flips = candidate_probs.argmax(axis=1) != label
-        best = min(range(len(candidates)), key=lambda j: (not flips[j], candidate_probs[j, label]))
-        if not flips[best] and candidate_probs[best, label] >= p_label:
-            continue            # no candidate helps: leave the word as it is
-        current[position] = candidates[best]
-        changed.append(position)
-        p_label, prediction = candidate_probs[best, label], int(candidate_probs[best].argmax())
-        if prediction != label:
-            break
-    marked = " ".join(f"[[{w}]]" if i in changed else w for i, w in enumerate(current))
-    outcome = Outcome.SUCCESSFUL if prediction != label else Outcome.FAILED
-    return AttackRecord(text, marked, label, label, prediction, outcome, len(changed),
-                        len(words), queries)
+        best = min(range(len(self.candidates)),
+                   key=lambda j: (not flips[j], candidate_probs[j, label]))
+        if not flips[best] and candidate_probs[best, label] >= self.p_label:
+            return  # no candidate helps: leave the word as it is
+        self.current[self.position] = self.candidates[best]
+        self.changed.append(self.position)
+        self.p_label, self.prediction = candidate_probs[best, label], int(candidate_probs[best].argmax())
+
+    def record(self) -> AttackRecord:
+        marked = " ".join(f"[[{w}]]" if i in self.changed else w
+                          for i, w in enumerate(self.current))
+        outcome = Outcome.SUCCESSFUL if self.prediction != self.label else Outcome.FAILED
+        return AttackRecord(self.text, marked, self.label, self.label, self.prediction, outcome,
+                            len(self.changed), len(self.words), self.queries)
 
 
 # ---- reporting ---------------------------------------------------------------------------------
