@@ -1,5 +1,6 @@
-"""Starting a search (its tune folder, tune.yaml and study.db) and resuming one that stopped.
-Everything the command line can get wrong is checked before the folder exists."""
+"""Starting a search (its tune folder, tune.yaml and study.db, or its study in a --storage workers
+share), joining one (--join) and resuming one that stopped. Everything the command line can get
+wrong is checked before the folder exists."""
 
 from __future__ import annotations
 
@@ -17,10 +18,13 @@ from afa_cli.runs import Run, new_timestamped_dir
 from afa_cli.sweep.grid import RESERVED_KEYS, key_of, parse
 from afa_cli.sweep.hydra_launch import is_launcher_override
 from afa_cli.sweep.runner import check_output_dir
+from afa_cli.tune.claims import claim, release
 from afa_cli.tune.objectives import Objective, parse_objectives
 from afa_cli.tune.search import Search
+from afa_cli.tune.shared import start_shared
 from afa_cli.tune.space import PRESET_GROUP, check_space, load_space
 from afa_cli.tune.state import TuneState
+from afa_cli.tune.storage import masked, normalize
 from afa_cli.tune.study import (ERROR, RETRIED, counted, create_study, finished_count,
                                 held_count, load_study, reopen, run_name)
 
@@ -51,9 +55,15 @@ class PrunerOptions:
 
 def start_tune(args: list[str], trials: int | None, objective_keys: list[str], parallel: int,
                name: str | None, config_dir: Path | None, pruner: PrunerOptions,
-               sampler_seed: int | None, console: Console) -> Search:
-    """Check the command line and the search space, create the tune folder and the study; returns
+               sampler_seed: int | None, console: Console, storage: str | None = None,
+               join: bool = False) -> Search:
+    """Check the command line and the search space, create the tune folder and the study (or,
+    with --join, find the study the storage holds and check that it is set up alike); returns
     the search, ready to run."""
+    if join and storage is None:
+        raise UserError("--join runs trials for a study in a storage several workers share: "
+                        "give --storage URL too.")
+    storage = normalize(storage) if storage is not None else None
     if trials is None or trials < 1:
         raise UserError("Give --trials N (at least 1): how many trainings the search runs.")
     if name is not None and not is_folder_name(name):
@@ -71,21 +81,34 @@ def start_tune(args: list[str], trials: int | None, objective_keys: list[str], p
     output_dir = check_space(preset, space, fixed, config_dir)
     check_output_dir(output_dir)
 
-    folder = new_timestamped_dir(output_dir / "tunes", name or preset)
-    Run(folder).lock()  # one process runs a search; the lock goes with it, however it ends
     options = [f"--trials {trials}", f"--jobs {parallel}",
                *(f"--objective {key}" for key in objective_keys),
                *([f"--name {name}"] if name else []),
-               *([f"--config-dir {config_dir}"] if config_dir else [])]
-    state = TuneState.create(
-        folder, config_dir, command=" ".join(["afa tune", shlex.join(args), *options]),
-        preset=preset, overrides=fixed,
-        space={p.key: p.spec for p in space}, objectives=[o.key for o in objectives],
-        pruner=pruner_settings, sampler_seed=sampler_seed, trials=trials)
-    study = create_study(state, [o.direction for o in objectives])
-    console.print(f"tune folder: {folder} ({trials} trials; {_describe(state, objectives)})",
-                  highlight=False, soft_wrap=True)
-    return Search(state, study, objectives, [], parallel, console)
+               *([f"--config-dir {config_dir}"] if config_dir else []),
+               *([f"--storage {masked(storage)}"] if storage else []),
+               *(["--join"] if join else [])]
+    setup = dict(command=" ".join(["afa tune", shlex.join(args), *options]), preset=preset,
+                 overrides=fixed, space={p.key: p.spec for p in space},
+                 objectives=[o.key for o in objectives], pruner=pruner_settings,
+                 sampler_seed=sampler_seed, trials=trials)
+    directions = [o.direction for o in objectives]
+    if storage is None:
+        folder = new_timestamped_dir(output_dir / "tunes", name or preset)
+        Run(folder).lock()  # one process runs a search; the lock goes with it, however it ends
+        state = TuneState.create(folder, config_dir, **setup)
+        study, continuing = create_study(state, directions), []
+    else:  # workers share the tune folder: each claims the trials it runs instead
+        state, study = start_shared(storage, join, name or preset, output_dir, config_dir, setup,
+                                    directions)
+        joined = study is None
+        study = load_study(state) if joined else study
+        continuing = _take_over(state, study) if joined else []
+    what = (f"{finished_count(study)} of {trials} trials done, {len(continuing)} to continue"
+            if continuing or finished_count(study) else f"{trials} trials")
+    console.print(f"tune folder: {state.folder} ({what}; {_describe(state, objectives)})"
+                  + (f"; study '{state.study_name}' in {masked(state.storage)}"
+                     if state.storage else ""), highlight=False, soft_wrap=True)
+    return Search(state, study, objectives, continuing, parallel, console)
 
 
 def _split_command_line(args: list[str]) -> tuple[str, list[str]]:
@@ -124,30 +147,49 @@ def resume_tune(folder: Path, trials: int | None, parallel: int, console: Consol
     """Continue the study up to `trials` (default: as many as it was started with). A trial that
     was running when the search stopped continues from its run's checkpoints/last, in the same
     folder and the same Optuna trial; one stopped before its first checkpoint is told failed and
-    its values are tried again in a new trial; one whose run finished meanwhile is told so."""
+    its values are tried again in a new trial; one whose run finished meanwhile is told so. In a
+    study workers share, only the trials no live worker claims are continued."""
     state = TuneState.read(folder)
     if trials is not None and trials < 1:
         raise UserError("--trials must be at least 1.")
-    Run(folder).lock()
+    if state.storage is None:
+        Run(folder).lock()
     study = load_study(state)
-    interrupted = [t for t in counted(study) if t.state == TrialState.RUNNING]
-    for trial in interrupted:  # before anything changes: a trial still training is left alone
+    held = held_count(study)
+    if trials is not None and trials < held:
+        raise UserError(f"--trials {trials}: the study already holds {held} trials.")
+    continuing = _take_over(state, study)
+    if trials is not None and trials != state.trials:
+        state.set_trials(trials)
+    objectives = parse_objectives(state.objectives)
+    console.print(f"tune folder: {folder} ({finished_count(study)} of {state.trials} trials "
+                  f"done, {len(continuing)} to continue; {_describe(state, objectives)})",
+                  highlight=False, soft_wrap=True)
+    return Search(state, study, objectives, continuing, parallel, console)
+
+
+def _take_over(state: TuneState, study: Study) -> list[FrozenTrial]:
+    """The trials a stopped search process left RUNNING, claimed by this one: the ones to
+    continue (interrupted before their first checkpoint: told failed and tried again). One that
+    is still being trained (its search was killed, its training was not) is one line."""
+    left = [t.number for t in counted(study)
+            if t.state == TrialState.RUNNING and claim(state.folder, t.number)]
+    # claimed: nobody else tells them now; one told just before its claim was free is let go
+    taken = [t for t in counted(study) if t.number in left and t.state == TrialState.RUNNING]
+    for number in set(left) - {t.number for t in taken}:
+        release(state.folder, number)
+    for trial in taken:  # before anything changes: a trial still training is left alone
         writer = Run(_run_dir(state, trial)).writer()
         if writer is not None:
             raise UserError(f"trial {trial.number} is still being trained by process {writer}; "
                             f"wait for it or stop it (kill {writer}) before resuming.")
-    held = held_count(study)
-    if trials is not None and trials < held:
-        raise UserError(f"--trials {trials}: the study already holds {held} trials.")
-    if trials is not None and trials != state.trials:
-        state.set_trials(trials)
-    objectives = parse_objectives(state.objectives)
-    continuing = [t for t in interrupted if _settle(study, Run(_run_dir(state, t)), t)]
-    done = finished_count(study)
-    console.print(f"tune folder: {folder} ({done} of {state.trials} trials done, "
-                  f"{len(continuing)} to continue; {_describe(state, objectives)})",
-                  highlight=False, soft_wrap=True)
-    return Search(state, study, objectives, continuing, parallel, console)
+    continuing = []
+    for trial in taken:
+        if _settle(study, Run(_run_dir(state, trial)), trial):
+            continuing.append(trial)
+        else:
+            release(state.folder, trial.number)
+    return continuing
 
 
 def _run_dir(state: TuneState, trial: FrozenTrial) -> Path:

@@ -15,6 +15,7 @@ import matplotlib
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
+from afa_cli.files import new_file
 from afa_cli.runs import Run
 from afa_cli.sweep.summary import write_csv
 from afa_cli.tune.objectives import Objective, parse_objectives
@@ -135,7 +136,8 @@ def _draw(study: Study, objectives: list[Objective], result: TuneReport) -> None
         except (ValueError, RuntimeError) as err:  # e.g. importances of trials that all agree
             result.notes.append(f"{name} not drawn: {err}")
             continue
-        axes.figure.savefig(path, dpi=120, bbox_inches="tight")
+        with new_file(path, replace=True) as tmp:  # whole, whoever else reports the study too
+            axes.figure.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
         pyplot.close(axes.figure)
         result.files.append(path)
 

@@ -1,12 +1,15 @@
 """Running a search: trials asked from the study, each one `afa train` process through the
 sweep's job runner (runner.run_job), `parallel` at a time with the cores split between them.
 
-One thread, the caller's, talks to the study: it asks, reports each new validation value of a
-running trial (read from its metrics.jsonl), prunes and tells. The pool's threads only wait for
-their trial's process, so no two threads ever use the SQLite storage at once. A pruned trial is
-stopped as Ctrl-C stops a training (SIGINT: it saves checkpoints/last and exits); Ctrl-C or
-`kill` of the search stops every running trial that way and leaves it RUNNING in the study, for
---resume to continue."""
+One thread, the caller's, talks to the study: it asks (and claims what it asked: claims.py),
+reports each new validation value of a running trial (read from its metrics.jsonl), prunes and
+tells. The pool's threads only wait for their trial's process, so no two threads ever use the
+storage at once. Other workers may run trials of the same study (a --storage they share): the
+trials they ask are numbered apart, and one asked past --trials is told failed unrun.
+
+A pruned trial is stopped as Ctrl-C stops a training (SIGINT: it saves checkpoints/last and
+exits); Ctrl-C or `kill` of the search stops every running trial that way and leaves it RUNNING
+in the study, for --resume to continue."""
 
 from __future__ import annotations
 
@@ -30,11 +33,12 @@ from afa_cli.sweep.executor import SweepInterrupted
 from afa_cli.sweep.grid import Job, check_jobs
 from afa_cli.sweep.runner import INTERRUPTED_EXIT, run_job
 from afa_cli.sweep.state import DONE, FAILED, JobState, Outcome
+from afa_cli.tune.claims import claim, release
 from afa_cli.tune.objectives import Objective
 from afa_cli.tune.space import override
 from afa_cli.tune.state import TuneState
-from afa_cli.tune.study import (ERROR, RUN, WALL_SECONDS, finished_count, may_ask, reopen,
-                                run_name)
+from afa_cli.tune.study import (ERROR, RUN, SURPLUS, WALL_SECONDS, finished_count, may_ask,
+                                reopen, run_name, within_budget)
 
 POLL_SECONDS = 0.5  # how often running trials' metrics.jsonl are read
 
@@ -76,6 +80,8 @@ class Search:
                     earlier = waiting.pop(0) if waiting else None
                     trial = (reopen(self.study, earlier) if earlier
                              else self.study.ask(self.distributions))
+                    if earlier is None and not self._claim(trial):
+                        continue
                     started = self._start(trial, earlier, pool)
                     if started is not None:
                         running.append(started)
@@ -98,6 +104,19 @@ class Search:
         finally:
             pool.shutdown(wait=True)
             signal.signal(signal.SIGTERM, previous_handler)
+
+    def _claim(self, trial: optuna.Trial) -> bool:
+        """Claim a trial just asked (a continued one was claimed when the search was resumed);
+        False when it is not this process's to run: a worker resuming the study took it first,
+        or it is over the --trials budget (told failed, and not counted)."""
+        if not claim(self.folder, trial.number):
+            return False
+        if within_budget(self.study, trial, self.state.trials):
+            return True
+        trial.set_user_attr(SURPLUS, True)
+        trial.set_user_attr(ERROR, "not run: other workers had asked the trials --trials allows")
+        self._tell(trial, state=TrialState.FAIL)
+        return False
 
     def _start(self, trial: optuna.Trial, earlier: FrozenTrial | None,
                pool: ThreadPoolExecutor) -> RunningTrial | None:
@@ -155,7 +174,7 @@ class Search:
         if outcome.status == DONE:
             self._tell_complete(trial, run, outcome.wall_seconds)
         elif running.pruned_at is not None:
-            self.study.tell(trial, state=TrialState.PRUNED)
+            self._tell(trial, state=TrialState.PRUNED)
             self._line(trial.number, f"[yellow]pruned[/yellow] at step {running.pruned_at}")
         else:
             error = (f"interrupted (exit {INTERRUPTED_EXIT}): its process was stopped"
@@ -168,15 +187,20 @@ class Search:
         if missing:
             self._tell_failed(trial, f"its run has no {missing[0]} at its best checkpoint")
             return
-        self.study.tell(trial, values)
+        self._tell(trial, values)
         shown = " ".join(f"{o.key}={o.metric.format(v)}" for o, v in zip(self.objectives, values))
         took = f" in {wall_seconds:.0f} s" if wall_seconds is not None else ""
         self._line(trial.number, f"{shown}{took}")
 
     def _tell_failed(self, trial: optuna.Trial, error: str) -> None:
         trial.set_user_attr(ERROR, error)
-        self.study.tell(trial, state=TrialState.FAIL)
+        self._tell(trial, state=TrialState.FAIL)
         self._line(trial.number, f"[red]failed[/red]: {escape(error)}")
+
+    def _tell(self, trial: optuna.Trial, values=None, **state) -> None:
+        """Tell the study how the trial ended; its claim goes with it."""
+        self.study.tell(trial, values, **state)
+        release(self.folder, trial.number)
 
     def _line(self, number: int, text: str) -> None:
         self.console.print(f"[{finished_count(self.study)}/{self.state.trials}] trial {number} "

@@ -1,6 +1,6 @@
 """A tune folder's tune.yaml: how the search was set up, so that --resume continues the same one.
 Written when the search starts (and again when a resume changes --trials); where each trial
-stands is the study's (study.db), not this file's."""
+stands is the study's (study.db, or the --storage of a search workers share), not this file's."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ class TuneState:
     pruner: dict | None            # {startup_trials, warmup_steps} of the median pruner; None: off
     sampler_seed: int | None = None
     trials: int                    # the search ends when the study holds this many
+    storage: str | None = None     # --storage: where the study is, shared by workers; None: here
+    study_name: str | None = None  # its name there (--name, else the preset's)
 
     FILE = "tune.yaml"
 
