@@ -365,6 +365,12 @@ def tune(
         None, "--prune-warmup", help="Training steps before a trial can be pruned (default 0)."),
     sampler_seed: Optional[int] = typer.Option(None, "--sampler-seed",
                                                help="Seed of the TPE sampler."),
+    storage: Optional[str] = typer.Option(
+        None, "--storage", help="Keep the study where several workers share it: "
+                                "postgresql://USER@HOST/DB, mysql+pymysql://..., sqlite:///PATH "
+                                "or journal:///PATH (a file on a shared file system)."),
+    join: bool = typer.Option(False, "--join", help="Run trials for the --storage study of this "
+                                                    "--name (created if absent)."),
 ) -> None:
     """Search hyperparameters with Optuna: one afa train process and run folder per trial."""
     from afa_cli.tune import PrunerOptions, SweepInterrupted, tune as run_tune
@@ -372,7 +378,7 @@ def tune(
     try:
         report = run_tune(overrides or [], trials, objective, jobs, name, config_dir, resume,
                           PrunerOptions(pruner, prune_startup, prune_warmup), sampler_seed,
-                          console)
+                          console, storage, join)
     except UserError as err:
         _fail(str(err))
     except SweepInterrupted as stop:
@@ -393,7 +399,12 @@ def tune(
         err_console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
     console.print("written: " + ", ".join(str(path) for path in report.files), highlight=False,
                   soft_wrap=True)
-    if not report.best:
+    running = report.counts.get("running", 0)
+    if running:  # a search workers share: this one ended, others still train
+        console.print(f"{running} trial{'s' if running > 1 else ''} still running in other "
+                      "workers; the last worker to end reports the whole study.", highlight=False,
+                      soft_wrap=True)
+    if not report.best and not running:
         _fail("No trial completed: nothing to reproduce."
               + (f" {report.failed_line()}" if report.failed else ""), code=1)
     if report.failed:
@@ -444,6 +455,31 @@ def inspect_attention_command(
     console.print(terminal_report(report), crop=False)  # tables' rows whole off a terminal
     for path in written:
         console.print(f"written: {path}", highlight=False)
+
+
+@app.command("report", cls=StrictCommand)
+def report_command(
+    paths: list[Path] = typer.Argument(..., show_default=False,
+                                       help="Run folders, sweep folders (their done jobs) or "
+                                            "folders of runs (a folder's NOTES.md leads)."),
+    baseline: Optional[str] = typer.Option(
+        None, "--baseline", help="The variants the others are paired with, an override such as "
+                                 "afa=off (the default when a variant has it)."),
+    html: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML page."),
+    md: Optional[Path] = typer.Option(None, "--md", help="Write Markdown, each figure a PNG "
+                                                         "beside it (<stem>_<figure>.png)."),
+) -> None:
+    """A study a person can read: variants, paired tests, suites, plots, commands, environment."""
+    try:
+        from afa_cli.commands.report import ReportRequest, make_report
+        from afa_cli.views.terminal import render_terminal
+
+        document, written = make_report(ReportRequest(paths, baseline, html, md))
+    except UserError as err:
+        _fail(str(err))
+    console.print(render_terminal(document), crop=False)  # tables' rows whole off a terminal
+    for path in written:
+        console.print(f"written: {path}", highlight=False, soft_wrap=True)
 
 
 def sweep_tables(report) -> list[FittedTable]:

@@ -118,6 +118,13 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def device_name(device: torch.device) -> str:
+    """The device as a run's summary records it: cpu, or cuda:N and the GPU's name."""
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return str(device)
+
+
 def launched_as_main() -> bool:
     """Whether this is rank 0 (or the only process) of a launch, before any setup."""
     return int(os.environ.get("RANK", "0")) == 0

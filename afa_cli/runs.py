@@ -75,6 +75,7 @@ class RunSummary:
     train_seconds: float | None = None
     train_examples_per_s: float | None = None
     processes: int = 1
+    device: str | None = None       # where it trained (cpu, cuda:0 (NVIDIA ...)); older runs: None
     versions: dict = field(default_factory=dict)
     git_commit: str | None = None
 
@@ -376,6 +377,12 @@ class Run:
         os.ftruncate(handle, 0)
         os.pwrite(handle, f"{os.getpid()}\n".encode(), 0)
         _HELD_LOCKS[self.path.resolve()] = handle
+
+    def unlock(self) -> None:
+        """Release this run's lock, when this process holds it."""
+        handle = _HELD_LOCKS.pop(self.path.resolve(), None)
+        if handle is not None:
+            os.close(handle)
 
     def writer(self) -> int | None:
         """The pid of the live process writing the run, None when no process does."""

@@ -4,14 +4,14 @@ variants of runs, and every variant's paired comparison with its baseline varian
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
 from afa_cli import runs
 from afa_cli.errors import UserError
-from afa_cli.evaluation.probes import ProbeResult
+from afa_cli.evaluation.results import ProbeResult
 from afa_cli.evaluation.statistics import PairedComparison, compare_predictions, compare_seeds
 from afa_cli.evaluation.suites import ProbeKind, Suite
 from afa_cli.metrics.seeds import SeedStats
@@ -173,6 +173,26 @@ def compare_variants(probes: list[str], variants: dict[str, list[RunResults]],
         for probe in probes:
             if matched and all(probe in a.results and probe in b.results for a, b in matched):
                 comparisons.append(Comparison(probe, *_paired(probe, matched), base, label))
+    return comparisons
+
+
+def compare_values(variants: dict[str, Sequence[Member]], pairs: list[tuple[str, str]],
+                   metrics: Sequence[str], value: Callable[[Member, str], float | None],
+                   probe: str) -> list[Comparison]:
+    """Per pair of variants and metric, a number each run has (`value(run, metric)`, e.g. from
+    its summary.json) compared over the seeds both have: paired t over seeds. A seed either run
+    lacks the number of is left out of that metric's comparison."""
+    comparisons = []
+    for base, label in pairs:
+        by_seed = _by_seed(label, variants[label])
+        matched = [(a, by_seed[a.seed]) for a in _by_seed(base, variants[base]).values()
+                   if a.seed in by_seed]
+        for metric in metrics:
+            values = [(value(a, metric), value(b, metric)) for a, b in matched]
+            values = [(x, y) for x, y in values if x is not None and y is not None]
+            if values:
+                comparisons.append(Comparison(probe, metric, compare_seeds(
+                    [x for x, _ in values], [y for _, y in values]), base, label))
     return comparisons
 
 

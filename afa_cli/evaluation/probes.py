@@ -5,7 +5,7 @@ examples the model got right)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,54 +21,14 @@ from afa_cli.evaluation.faithfulness import (ERASER_THRESHOLDS, eraser_faithfuln
                                              random_ranking)
 from afa_cli.evaluation.frequency import frequency_profile
 from afa_cli.evaluation.pairs import pair_scores
+from afa_cli.evaluation.results import HEADLINE, ProbeResult  # noqa: F401 (HEADLINE: for callers)
 from afa_cli.evaluation.suites import Perturbation, ProbeConfig, ProbeKind
 from afa_cli.errors import UserError
 from afa_cli.metrics import registry
 from afa_cli.metrics.scoring import evaluate, predict
 from afa_cli.models import AttendingClassifier
 
-# The number a probe is compared by across variants, by kind.
-HEADLINE = {ProbeKind.scores: registry.ACCURACY.key, ProbeKind.pairs: "pair_consistency",
-            ProbeKind.attack: "accuracy_under_attack",
-            ProbeKind.faithfulness: "attention.comprehensiveness_aopc"}
 RANKINGS = ("attention", "leave_one_out", "lexicon", "random")
-
-
-@dataclass
-class ProbeResult:
-    probe: str
-    kind: str
-    dataset: str
-    split: str
-    num_examples: int
-    metrics: dict
-    correct: np.ndarray | None = None   # per example, for McNemar (scores, pairs, attacks)
-    files: list[str] = field(default_factory=list)
-
-    @property
-    def headline_metric(self) -> str:
-        return HEADLINE[ProbeKind(self.kind)]
-
-    @property
-    def headline(self) -> float:
-        return self.metrics[self.headline_metric]
-
-    def to_dict(self) -> dict:
-        """The report's form; `correct` as a string of 0/1 (one per example, in the probe's
-        order), so that kept reports can still be compared example by example."""
-        return {"probe": self.probe, "kind": self.kind, "dataset": self.dataset,
-                "split": self.split, "num_examples": self.num_examples, "metrics": self.metrics,
-                "files": self.files,
-                "correct": (None if self.correct is None
-                            else "".join("1" if right else "0" for right in self.correct))}
-
-    @classmethod
-    def from_dict(cls, payload: dict) -> "ProbeResult":
-        correct = payload.get("correct")
-        return cls(payload["probe"], payload["kind"], payload["dataset"], payload["split"],
-                   payload["num_examples"], payload["metrics"],
-                   None if correct is None else np.array([c == "1" for c in correct]),
-                   payload.get("files", []))
 
 
 @dataclass

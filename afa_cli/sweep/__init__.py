@@ -10,7 +10,6 @@ from rich.console import Console
 
 from afa_cli.errors import UserError
 from afa_cli.sweep.executor import SweepInterrupted
-from afa_cli.sweep.launch import resume_sweep, start_sweep
 from afa_cli.metrics.registry import DEFAULT_RUN_METRIC
 from afa_cli.sweep.state import SweepState
 from afa_cli.sweep.summary import STD_NOTE, SweepReport, check_baseline, check_metric, summarize
@@ -23,6 +22,9 @@ def sweep(overrides: list[str], parallel: int = 1, name: str | None = None,
           summarize_dir: Path | None = None, metric: str = DEFAULT_RUN_METRIC,
           console: Console | None = None, baseline: str | None = None) -> SweepReport:
     """Start a sweep, resume one, or only summarize one; returns its summary."""
+    # here, not above: reading a sweep (its state, summary, plot; afa report) needs no torch
+    from afa_cli.sweep.launch import resume_sweep, start_sweep
+
     console = console or Console()
     check_metric(metric)
     if parallel < 1:

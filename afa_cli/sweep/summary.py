@@ -9,6 +9,7 @@ from pathlib import Path
 
 from afa_cli.errors import UserError
 from afa_cli.evaluation.statistics import compare_seeds
+from afa_cli.files import open_new
 from afa_cli.metrics.registry import (ACCURACY, ATTENTION, BEST, CLASSIFICATION,
                                      DEFAULT_RUN_METRIC, FINAL, FREQUENT_MASS, LEXICON_MASS,
                                      MACRO_F1, WALL_SECONDS, at, get)
@@ -224,7 +225,8 @@ def job_row(state: SweepState, job: JobState) -> dict:
 
 
 def write_csv(path: Path, rows: list[dict]) -> Path:
-    with path.open("w", encoding="utf-8", newline="") as handle:
+    """Published whole: a reader, or another process writing it too, never sees half of it."""
+    with open_new(path, newline="", replace=True) as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)

@@ -184,4 +184,5 @@ class Trainer:
             final=evaluations[-1] if evaluations else None,
             train_seconds=progress.train_seconds,
             train_examples_per_s=progress.train_examples / max(progress.train_seconds, 1e-9),
-            processes=self.ctx.world_size, **environment())
+            processes=self.ctx.world_size, device=distributed.device_name(self.ctx.device),
+            **environment())

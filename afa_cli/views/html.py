@@ -1,14 +1,17 @@
 """The HTML renderer: a document as one self-contained page (inline CSS, no scripts, no external
-assets), so that it opens anywhere and can be mailed or committed as it is."""
+assets: figures are data: URIs), so that it opens anywhere and can be mailed or committed as it
+is. At a laptop's width a table wider than its box scrolls inside it; the page never does."""
 
 from __future__ import annotations
 
+import base64
+import re
 from html import escape
 
 from afa_cli.views import palette
-from afa_cli.views.sections import (Bar, Cell, ColourScale, Delta, Document, Heatmap, Note,
-                                    Predictions, Quote, Ranking, Reference, Section, SideBySide,
-                                    Table, Word)
+from afa_cli.views.sections import (Bar, Cell, Code, ColourScale, Delta, Document, Heatmap,
+                                    Image, Note, Predictions, Prose, Quote, Ranking, Reference,
+                                    Section, SideBySide, Table, Word)
 
 BAR_PIXELS = 120   # a full bar
 SCALE_STEPS = 3    # colour stops of a scale's swatch: white to colour, or loss, white, gain
@@ -16,7 +19,7 @@ SCALE_STEPS = 3    # colour stops of a scale's swatch: white to colour, or loss,
 CSS = """
 body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;
      background:#f5f6f8;margin:0;padding:24px}
-main{max-width:1100px;margin:auto}
+main{max-width:1200px;margin:auto}
 h1{font-size:24px;margin:0 0 4px}
 h2{font-size:18px;margin:0 0 10px}
 h3{font-size:16px;margin:0 0 6px}
@@ -33,7 +36,7 @@ section{background:#fff;border:1px solid #e1e4ea;border-radius:10px;padding:16px
 .words{line-height:2.1}
 .w{padding:3px 5px;border-radius:4px;white-space:nowrap}
 table.grid{border-collapse:collapse;margin:8px 0;font-size:14px}
-table.grid caption{text-align:left;font-weight:600;padding:0 0 4px}
+.caption{font-weight:600;margin:8px 0 0}
 table.grid th,table.grid td{padding:3px 10px;border-bottom:1px solid #eef0f4;text-align:left}
 table.grid th{font-weight:600;color:#39414f}
 table.grid .num{text-align:right;font-variant-numeric:tabular-nums}
@@ -44,6 +47,15 @@ table.grid .num{text-align:right;font-variant-numeric:tabular-nums}
 .swatch{display:inline-block;width:60px;height:10px;vertical-align:middle;margin:0 4px;
         border-radius:2px}
 .example{border-top:1px solid #eef0f4;padding-top:12px;margin-top:12px}
+.scroll{max-width:100%;overflow-x:auto}
+.scroll table.grid td,.scroll table.grid th{white-space:nowrap}
+pre.code{background:#f3f4f7;border-radius:6px;padding:8px 12px;margin:6px 0 10px;overflow-x:auto;
+         font-size:13px;line-height:1.45}
+code{font-size:13px;background:#f3f4f7;border-radius:4px;padding:0 3px}
+pre.code code{background:none;padding:0}
+.prose p,.prose ul{margin:0 0 8px}
+.prose ul{padding-left:22px}
+img.figure{display:block;max-width:100%;height:auto;margin:8px 0}
 """
 
 
@@ -83,6 +95,14 @@ def _block(block) -> str:
         return f'<p class="text">{escape(block.text)}</p>'
     if isinstance(block, Note):
         return f'<p class="muted">{escape(block.text)}</p>'
+    if isinstance(block, Prose):
+        return f'<div class="prose">{_prose(block.text)}</div>'
+    if isinstance(block, Code):
+        return f'<pre class="code"><code>{escape(block.text)}</code></pre>'
+    if isinstance(block, Image):
+        data = base64.b64encode(block.png).decode("ascii")
+        return (f'<img class="figure" alt="{escape(block.alt)}" '
+                f'src="data:image/png;base64,{data}">')
     if isinstance(block, ColourScale):
         return _colour_scale(block)
     raise TypeError(f"no HTML rendering for {type(block).__name__}")
@@ -90,10 +110,11 @@ def _block(block) -> str:
 
 def _table(table: Table) -> str:
     numeric = table.numeric()
-    caption = f"<caption>{escape(table.title)}</caption>" if table.title else ""
+    # the title above the box, not a caption: a caption is as narrow as its table
+    title = f'<p class="caption">{escape(table.title)}</p>' if table.title else ""
     head = "".join(f'<th{_num(n)}>{escape(title)}</th>' for title, n in zip(table.header, numeric))
     rows = "".join(f"<tr>{''.join(map(_cell, row))}</tr>" for row in table.rows)
-    return f'<table class="grid">{caption}<tr>{head}</tr>{rows}</table>'
+    return f'{title}<div class="scroll"><table class="grid"><tr>{head}</tr>{rows}</table></div>'
 
 
 def _num(numeric: bool) -> str:
@@ -155,3 +176,95 @@ def _colour_scale(scale: ColourScale) -> str:
     return (f'<div class="legend"><span>{escape(scale.name)}: {escape(scale.low)}'
             f'<span class="swatch" style="background:linear-gradient(90deg,{stops})"></span>'
             f"{escape(scale.high)}</span></div>")
+
+
+# ---- prose: the Markdown people write in notes ---------------------------------------------------
+
+_LIST_ITEM = re.compile(r"^( *)[-*] +(.*)$")
+
+
+def _prose(text: str) -> str:
+    """Paragraphs, nested `-` lists, code indented by four spaces after a blank line, and
+    `code`, **bold** and *italic* inside them: what notes use. A link stays its text and
+    address (the page fetches nothing)."""
+    html: list[str] = []
+    paragraph: list[str] = []
+    code: list[str] = []
+    item: list[str] = []   # the open list item's lines
+    depth = 0              # lists open, each with an item open
+    blank = True           # the previous line was blank (or there was none)
+
+    def close_item_text() -> None:
+        if item:
+            html.append(_inline(" ".join(item)))
+            item.clear()
+
+    def close_paragraph() -> None:
+        if paragraph:
+            html.append(f"<p>{_inline(' '.join(paragraph))}</p>")
+            paragraph.clear()
+
+    def close_code() -> None:
+        if code:
+            html.append(f'<pre class="code"><code>{escape(chr(10).join(code).rstrip())}'
+                        "</code></pre>")
+            code.clear()
+
+    def close_lists(to: int) -> None:
+        nonlocal depth
+        close_item_text()
+        while depth > to:
+            html.append("</li></ul>")
+            depth -= 1
+
+    for line in text.splitlines():
+        if code and (line.startswith("    ") or not line.strip()):
+            code.append(line[4:])
+            continue
+        close_code()
+        if not line.strip():
+            close_paragraph()
+            blank = True
+            continue
+        if blank and line.startswith("    ") and not depth:
+            close_paragraph()
+            code.append(line[4:])
+            continue
+        blank = False
+        marker = _LIST_ITEM.match(line)
+        if marker:
+            close_paragraph()
+            close_item_text()
+            level = len(marker.group(1)) // 2 + 1
+            if level > depth:
+                html.append("<ul>" * (level - depth))
+                depth = level
+            else:
+                close_lists(level)
+                html.append("</li>")
+            html.append("<li>")
+            item.append(marker.group(2))
+        elif depth and line.startswith(" "):
+            item.append(line.strip())   # an item's continued line
+        else:
+            close_lists(0)
+            paragraph.append(line.strip())
+    close_code()
+    close_paragraph()
+    close_lists(0)
+    return "".join(html)
+
+
+def _inline(text: str) -> str:
+    parts = re.split(r"(`[^`]+`)", text)
+    shown = []
+    for part in parts:
+        if part.startswith("`") and part.endswith("`") and len(part) > 1:
+            shown.append(f"<code>{escape(part[1:-1])}</code>")
+            continue
+        part = escape(part)
+        part = re.sub(r"\[([^\]]+)\]\(([^)]+)\)", r"\1 (\2)", part)
+        part = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", part)
+        part = re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"<em>\1</em>", part)
+        shown.append(part)
+    return "".join(shown)

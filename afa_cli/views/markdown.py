@@ -3,28 +3,42 @@ files that are read in a browser or committed beside the numbers."""
 
 from __future__ import annotations
 
-from afa_cli.views.sections import Cell, Document, Note, Quote, Ranking, Section, Table, Word
+from collections.abc import Mapping
+
+from afa_cli.views.sections import (Cell, Code, Document, Image, Note, Prose, Quote, Ranking,
+                                    Section, Table, Word)
 
 
-def render_markdown(document: Document) -> str:
+def render_markdown(document: Document, images: Mapping[str, str] | None = None) -> str:
+    """`images`: where the file of each figure (by Image.name) is, relative to the Markdown
+    file; a document with figures needs them (the caller writes the PNGs)."""
     lines = [f"# {document.title}", ""]
     if document.subtitle:
         lines += [document.subtitle, ""]
     for section in document.sections:
-        lines += _section(section, level=2)
+        lines += _section(section, level=2, images=images or {})
     lines += [f"warning: {warning}" for warning in document.warnings]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def _section(section: Section, level: int) -> list[str]:
+def _section(section: Section, level: int, images: Mapping[str, str]) -> list[str]:
     lines = [f"{'#' * level} {section.title}", ""]
     for block in section.blocks:
         if isinstance(block, Section):
-            lines += _section(block, level + 1)
+            lines += _section(block, level + 1, images)
         elif isinstance(block, Table):
             lines += _table(block)
         elif isinstance(block, (Note, Quote)):
             lines += [block.text, ""]
+        elif isinstance(block, Prose):
+            lines += [block.text.strip(), ""]
+        elif isinstance(block, Code):
+            fence = "````" if "```" in block.text else "```"
+            lines += [fence, block.text, fence, ""]
+        elif isinstance(block, Image):
+            if block.name not in images:
+                raise ValueError(f"no file for the figure {block.name}")
+            lines += [f"![{block.alt}]({images[block.name]})", ""]
         elif isinstance(block, Ranking):
             lines += [f"{block.title}: " + " · ".join(f"{word} {value.text}"
                                                       for word, value in block.entries), ""]

@@ -137,6 +137,31 @@ class Note:
 
 
 @dataclass(frozen=True)
+class Prose:
+    """Text a person wrote in Markdown (a study's notes): Markdown shows it as it is, HTML as
+    paragraphs, lists and code, the terminal as rich renders Markdown."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Code:
+    """Commands to copy, shown whole: never wrapped or cut."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Image:
+    """A drawn figure: the HTML page holds it (a data: URI), a Markdown file links the PNG
+    written beside it (`name` names that file), the terminal says where it is."""
+
+    name: str
+    png: bytes
+    alt: str
+
+
+@dataclass(frozen=True)
 class ColourScale:
     """How to read the colours: `low` at white, `high` at full colour (both signs if signed)."""
 
@@ -163,7 +188,8 @@ class Section:
         return next(block for block in self.blocks if isinstance(block, kind))
 
 
-Block = Table | Heatmap | Predictions | Ranking | Quote | Note | ColourScale | SideBySide | Section
+Block = (Table | Heatmap | Predictions | Ranking | Quote | Note | Prose | Code | Image | ColourScale
+         | SideBySide | Section)
 
 
 @dataclass(frozen=True)
@@ -172,3 +198,16 @@ class Document:
     subtitle: str
     sections: tuple[Section, ...]
     warnings: tuple[str, ...] = ()
+
+    def images(self) -> list[Image]:
+        """Every figure of the document, in reading order (a Markdown file needs each as a file
+        beside it)."""
+        def walk(blocks) -> list[Image]:
+            found = []
+            for block in blocks:
+                if isinstance(block, Image):
+                    found.append(block)
+                elif isinstance(block, Section):
+                    found += walk(block.blocks)
+            return found
+        return walk(self.sections)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich import box
 from rich.cells import cell_len
 from rich.columns import Columns
+from rich.markdown import Markdown
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.rule import Rule
 from rich.style import Style
@@ -12,9 +13,9 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from afa_cli.views import palette
-from afa_cli.views.sections import (Bar, Cell, ColourScale, Delta, Document, Heatmap, Note,
-                                    Predictions, Quote, Ranking, Reference, Section, SideBySide,
-                                    Table, Word)
+from afa_cli.views.sections import (Bar, Cell, Code, ColourScale, Delta, Document, Heatmap,
+                                    Image, Note, Predictions, Prose, Quote, Ranking, Reference,
+                                    Section, SideBySide, Table, Word)
 
 BAR_WIDTH = 12    # characters of a full bar
 SCALE_STEPS = 8   # characters of a colour scale's gradient
@@ -67,6 +68,14 @@ def _block(block, width: int) -> list[RenderableType]:
         return [Text(block.text, style="italic")]
     if isinstance(block, Note):
         return [Text(block.text, style="dim")]
+    if isinstance(block, Prose):
+        return [Markdown(block.text)]
+    if isinstance(block, Code):
+        # whole lines, never folded: a command is copied as it is
+        return [Text(block.text, style="cyan", no_wrap=True, overflow="ignore")]
+    if isinstance(block, Image):
+        return [Text(f"figure: {block.alt} (drawn in the HTML and Markdown reports)",
+                     style="dim")]
     if isinstance(block, ColourScale):
         return [_colour_scale(block)]
     raise TypeError(f"no terminal rendering for {type(block).__name__}")
