@@ -176,10 +176,11 @@ class Trainer:
         """Best and final validation metrics, speed, seed, versions, commit."""
         progress, cfg = self.progress, self.cfg
         evaluations = self.run.events(VALIDATION)
+        stop_reason = self.stop_reason()
         return RunSummary(
             dataset=cfg.dataset.name, model=cfg.model.name, afa_enabled=bool(cfg.afa.enabled),
-            seed=cfg.seed, steps=progress.step, stopped_early=self.stop_reason() is not None,
-            stop_reason=self.stop_reason(),
+            seed=cfg.seed, steps=progress.step, stopped_early=stop_reason is not None,
+            stop_reason=stop_reason,
             best=next((e for e in evaluations if e.step == progress.best_step), None),
             final=evaluations[-1] if evaluations else None,
             train_seconds=progress.train_seconds,
