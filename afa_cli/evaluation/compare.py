@@ -162,14 +162,19 @@ def _listed(seeds: set[int]) -> str:
     return ", ".join(map(str, sorted(seeds)))
 
 
+def _same_seeds(variants: dict, base: str, label: str) -> list[tuple]:
+    """(baseline run, variant run) for each seed both variants have."""
+    by_seed = _by_seed(label, variants[label])
+    return [(a, by_seed[a.seed]) for a in _by_seed(base, variants[base]).values()
+            if a.seed in by_seed]
+
+
 def compare_variants(probes: list[str], variants: dict[str, list[RunResults]],
                      pairs: list[tuple[str, str]]) -> list[Comparison]:
     """Per pair of variants and probe, the comparison over the seeds both have."""
     comparisons = []
     for base, label in pairs:
-        by_seed = _by_seed(label, variants[label])
-        matched = [(a, by_seed[a.seed]) for a in _by_seed(base, variants[base]).values()
-                   if a.seed in by_seed]
+        matched = _same_seeds(variants, base, label)
         for probe in probes:
             if matched and all(probe in a.results and probe in b.results for a, b in matched):
                 comparisons.append(Comparison(probe, *_paired(probe, matched), base, label))
@@ -184,9 +189,7 @@ def compare_values(variants: dict[str, Sequence[Member]], pairs: list[tuple[str,
     lacks the number of is left out of that metric's comparison."""
     comparisons = []
     for base, label in pairs:
-        by_seed = _by_seed(label, variants[label])
-        matched = [(a, by_seed[a.seed]) for a in _by_seed(base, variants[base]).values()
-                   if a.seed in by_seed]
+        matched = _same_seeds(variants, base, label)
         for metric in metrics:
             values = [(value(a, metric), value(b, metric)) for a, b in matched]
             values = [(x, y) for x, y in values if x is not None and y is not None]
