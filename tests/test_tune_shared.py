@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -26,6 +27,7 @@ from afa_cli.runs import Run, release_locks
 from afa_cli.tune.claims import claim, is_claimed
 from afa_cli.tune.launch import PrunerOptions, _take_over, start_tune
 from afa_cli.tune.state import TuneState
+from afa_cli.tune.storage import open_storage
 from afa_cli.tune.study import ERROR, RETRIED, SURPLUS, counted, load_study, within_budget
 from conftest import ROOT, TINY, needs_data
 from test_tune import SPACE, config_dir_with_space, quiet
@@ -111,9 +113,13 @@ def storage(request, tmp_path) -> str:
     """A --storage URL of each kind; a PostgreSQL one is a new database of its own."""
     if request.param == "journal":
         return journal(tmp_path)
+    return new_database(request.getfixturevalue("postgres_server"))
+
+
+def new_database(server: str) -> str:
+    """The URL of a new, empty database on the server."""
     import psycopg
 
-    server = request.getfixturevalue("postgres_server")
     database = f"afa_{os.getpid()}_{time.monotonic_ns()}"
     with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
         connection.execute(f"CREATE DATABASE {database}")
@@ -207,6 +213,28 @@ def test_the_budget_holds_when_workers_ask_the_last_trial_at_once(tmp_path, stor
     assert surplus not in counted(load_study(search.state))
     assert not (search.folder / ".claims").exists()  # its claim given back
     release_locks()
+
+
+def test_workers_opening_a_new_database_at_once_all_open_it(postgres_server):
+    """Workers started together on an empty database each create Optuna's tables; those that
+    lose that race open the tables the winner made instead of failing."""
+    url, workers = new_database(postgres_server), 6
+    at_once, failures = threading.Barrier(workers), []
+
+    def open_it():
+        at_once.wait()
+        try:
+            open_storage(url).engine.dispose()
+        except UserError as err:
+            failures.append(str(err))
+
+    threads = [threading.Thread(target=open_it) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert failures == []
+    assert open_storage(url).get_all_studies() == []
 
 
 def holding_claims(folder: Path, numbers: list[int]) -> subprocess.Popen:

@@ -7,18 +7,22 @@ and nothing is written."""
 
 from __future__ import annotations
 
+import random
 import re
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from afa_cli.errors import UserError
 
 JOURNAL = "journal"
 DATABASES = ("postgresql", "mysql", "sqlite")  # the URL's scheme before any +driver
 CONNECT_TIMEOUT = 10  # seconds a database server has to answer
+TABLE_RACE_ATTEMPTS = 5
 DRIVERS = {"postgresql": "pip install 'psycopg[binary]' (part of afa[cluster])",
            "mysql": "pip install pymysql and write mysql+pymysql://"}
 FORMS = ("postgresql://USER@HOST/DB, mysql+pymysql://USER@HOST/DB, sqlite:///PATH or "
@@ -48,7 +52,7 @@ def open_storage(url: str) -> BaseStorage:
     # psycopg2); postgresql+DRIVER:// chooses another
     engine_url = re.sub(r"^postgresql://", "postgresql+psycopg://", url)
     try:
-        return RDBStorage(engine_url, engine_kwargs=options)
+        return _open_database(engine_url, options)
     except ImportError as err:
         raise UserError(f"--storage {masked(url)}: no driver for {backend} "
                         f"({type(err.__cause__ or err).__name__}: {err.__cause__ or err}); "
@@ -57,6 +61,18 @@ def open_storage(url: str) -> BaseStorage:
         reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
         raise UserError(f"--storage {masked(url)}: cannot open the database: "
                         f"{_hide_password(url, reason)}") from None
+
+
+def _open_database(engine_url: str, options: dict) -> RDBStorage:
+    """RDBStorage, which creates Optuna's tables in an empty database. Workers started together
+    on one race to create them, and all but one fail on a name the winner has just taken; each
+    of those opens the database again, finding the tables made."""
+    for _ in range(TABLE_RACE_ATTEMPTS - 1):
+        try:
+            return RDBStorage(engine_url, engine_kwargs=options)
+        except (IntegrityError, ProgrammingError):
+            time.sleep(random.uniform(0.1, 0.5))  # apart, should a third worker be creating
+    return RDBStorage(engine_url, engine_kwargs=options)
 
 
 def masked(url: str) -> str:
