@@ -4,7 +4,8 @@ for (the policy layer, or rollout's layers) also computes those weights, for the
 when that is all it needs.
 
 Models built on transformers' attention interface get this as attn_implementation="afa"; MPNet,
-whose self-attention computes its scores inline, gets the same kernel through `ensure_fast_attention`.
+whose self-attention computes its scores inline, gets the same kernel through a patch of its
+self-attention (models/hf_patches.py).
 Training on the CPU under attention dropout, where SDPA would run unfused anyway, the kernel
 computes the weights itself and drops them out with afa's faster dropout (fast_dropout.py).
 The weights asked for are the softmax before attention dropout: the distribution a_θ(x), not one
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import math
 
 import torch
 from torch import nn
@@ -85,44 +85,6 @@ def afa_attention_forward(module: nn.Module, query: torch.Tensor, key: torch.Ten
 
 AttentionInterface.register(IMPLEMENTATION, afa_attention_forward)
 AttentionMaskInterface.register(IMPLEMENTATION, sdpa_mask)
-
-
-def _mpnet_self_attention_forward(self, hidden_states, attention_mask=None, position_bias=None,
-                                  output_attentions=False, **kwargs):
-    """MPNetSelfAttention.forward on the afa kernel: its relative position bias joins the padding
-    mask as the additive mask."""
-    hidden_shape = (*hidden_states.shape[:-1], -1, self.attention_head_size)
-    q = self.q(hidden_states).view(hidden_shape).transpose(1, 2)        # [B, H, T, d]
-    k = self.k(hidden_states).view(hidden_shape).transpose(1, 2)
-    v = self.v(hidden_states).view(hidden_shape).transpose(1, 2)
-    bias = position_bias
-    if attention_mask is not None:
-        bias = attention_mask if bias is None else bias + attention_mask  # [B, H, T, T] additive
-    context, weights = afa_attention_forward(
-        self, q, k, v, None if bias is None else bias.to(q.dtype),
-        dropout=self.dropout.p if self.training else 0.0,
-        scaling=1 / math.sqrt(self.attention_head_size))
-    output = self.o(context.reshape(*hidden_states.shape[:-1], self.all_head_size))
-    if weights is None:
-        return (output, None) if output_attentions else (output,)
-    return output, weights
-
-
-def ensure_fast_attention(model) -> None:
-    """Give a loaded model the afa kernel: set attn_implementation="afa" where the model reads it
-    from its config, and route the inline attention of older models (MPNet) through it."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    if getattr(base, "_supports_attention_backend", False):
-        base.set_attn_implementation(IMPLEMENTATION)
-        return
-    patched = 0
-    for module in base.modules():
-        if type(module).__name__ == "MPNetSelfAttention":
-            module.forward = _mpnet_self_attention_forward.__get__(module)
-            patched += 1
-    if not patched:
-        raise UserError(f"{type(base).__name__} has no attention kernel afa knows; it needs a "
-                        "model on transformers' attention interface (BERT, Llama, ...) or MPNet.")
 
 
 # ---------------------------------------------------------------------------------------------

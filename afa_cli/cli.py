@@ -1,4 +1,5 @@
-"""The `afa` command: parse arguments, compose the config, call one function per command, print."""
+"""The `afa` command: parse arguments, call one function of afa_cli/commands per command, print
+what it returns through the views. A UserError, wherever a command raises it, is one error line."""
 
 from __future__ import annotations
 
@@ -6,26 +7,41 @@ import difflib
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from omegaconf import OmegaConf
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
-from afa_cli.commands import EVAL_BATCH_SIZE
 from afa_cli.errors import UserError, no_room
-from afa_cli.metrics import registry
+from afa_cli.metrics import EVAL_BATCH_SIZE, registry
 from afa_cli.runs import Run
-from afa_cli.views import sections
-from afa_cli.views.terminal import FittedTable
 
-app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Experiment runner for AFA (Adversarial Feedback for Attention).")
+if TYPE_CHECKING:
+    from afa_cli.commands.evaluate import EvalResult
+    from afa_cli.commands.suite import SuiteRequest
+    from afa_cli.tune.report import TuneReport
+
 console = Console()
 err_console = Console(stderr=True)
+
+
+class AfaGroup(TyperGroup):
+    """afa's commands. A UserError, from a command's options, its checks or its work, ends the
+    command as one error line and exit code 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UserError as err:
+            _fail(str(err))
+
+
+app = typer.Typer(cls=AfaGroup, add_completion=True, no_args_is_help=True,
+                  pretty_exceptions_enable=False,
+                  help="Experiment runner for AFA (Adversarial Feedback for Attention).")
 OVERRIDES = typer.Argument(None, help="Hydra overrides: key=value, +key=value, group=option.",
                            show_default=False)
 DEVICE = typer.Option("auto", "--device", help="Where the model scores: auto (the GPU when "
@@ -110,8 +126,8 @@ class StrictCommand(TyperCommand):
             options = [o for p in params if p.param_type_name == "option"
                        for o in [*p.opts, *p.secondary_opts]]
             close = difflib.get_close_matches(name, options, n=1)
-            _fail(f"no such option {name}; " + (f"did you mean {close[0]}?" if close else
-                                                f"the options are {', '.join(options)}."))
+            raise UserError(f"no such option {name}; " + (
+                f"did you mean {close[0]}?" if close else f"the options are {', '.join(options)}."))
         return super().parse_args(ctx, args)
 
 
@@ -156,34 +172,31 @@ def train(
     from afa_cli.config import compose_config
 
     overrides = overrides or []
-    try:
-        if resume is not None:
-            if overrides:
-                raise UserError("--resume continues a run with its own config; drop the overrides.")
-            if not Run.is_run(resume):
-                raise UserError(f"--resume {resume}: not an afa run folder (no {Run.CONFIG}).")
-        composed = compose_config(overrides, config_dirs or []) if resume is None else None
-        if cfg:
-            if composed is None:
-                raise UserError("--cfg prints a new run's config; it does not combine with --resume.")
-            console.print(OmegaConf.to_yaml(composed), highlight=False, end="")
-            return
-        _quiet_libraries()
-        from afa_cli.distributed import launched_as_main
-        from afa_cli.commands.train import train as run_training
-        from afa_cli.training.loop import Interrupted
+    if resume is not None:
+        if overrides:
+            raise UserError("--resume continues a run with its own config; drop the overrides.")
+        if not Run.is_run(resume):
+            raise UserError(f"--resume {resume}: not an afa run folder (no {Run.CONFIG}).")
+    composed = compose_config(overrides, config_dirs or []) if resume is None else None
+    if cfg:
+        if composed is None:
+            raise UserError("--cfg prints a new run's config; it does not combine with --resume.")
+        console.print(OmegaConf.to_yaml(composed), highlight=False, end="")
+        return
+    _quiet_libraries()
+    from afa_cli.distributed import launched_as_main
+    from afa_cli.commands.train import train as run_training
+    from afa_cli.training.loop import Interrupted
 
-        # Under torchrun, rank 0 speaks for all processes.
-        speaks = launched_as_main()
-        try:
-            run_dir = run_training(composed, overrides, console, resume_dir=resume,
-                                   config_dirs=config_dirs or [])
-        except Interrupted as stop:
-            if speaks:
-                err_console.print(str(stop), highlight=False, soft_wrap=True)
-            raise typer.Exit(130) from None
-    except UserError as err:
-        _fail(str(err))
+    # Under torchrun, rank 0 speaks for all processes.
+    speaks = launched_as_main()
+    try:
+        run_dir = run_training(composed, overrides, console, resume_dir=resume,
+                               config_dirs=config_dirs or [])
+    except Interrupted as stop:
+        if speaks:
+            err_console.print(str(stop), highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
     if speaks:
         console.print(f"[green]done[/green]: {run_dir}")
 
@@ -220,40 +233,69 @@ def eval_command(
 ) -> None:
     """Score a checkpoint: accuracy, macro-F1, per-class scores, confusion, attention quality;
     or, with --suite, transfer, robustness and faithfulness probes over several runs."""
-    # A run's folder may hold "=" (a sweep job's 000_afa=off_seed=1): an argument naming a
-    # folder is a run, anything else an override.
-    runs_given = [path, *(Path(o) for o in overrides or [] if "=" not in o or Path(o).is_dir())]
-    overrides = [o for o in overrides or [] if "=" in o and not Path(o).is_dir()]
+    runs_given, overrides = _runs_and_overrides(path, overrides or [])
     if suite is not None:
-        alone = {"--split": split != "validation", "--data": data, "--text-col": text_col,
-                 "--label-col": label_col, "--predictions": predictions, "--limit": limit,
-                 "--out": out, "--allow-untrained-head": allow_untrained_head}
-        given = [option for option, value in alone.items() if value]
-        if given:
-            _fail(f"{given[0]} does not combine with --suite: a suite's probes name their own "
-                  "data, split and limit (see conf/suite/).")
-        _eval_suite(runs_given, suite, overrides, baseline, config_dirs or [], device, batch_size,
-                    resume or [])
-        return
-    if baseline is not None:
-        _fail("--baseline compares the variants of a suite: add --suite NAME.")
-    if resume:
-        _fail("--resume continues an interrupted suite's report: add --suite NAME (the suite "
-              "it was scored with).")
-    try:
-        if len(runs_given) > 1:
-            raise UserError(f"{runs_given[1]}: afa eval scores one checkpoint; several runs "
-                            "take --suite NAME (or give overrides as key=value).")
+        _refuse_with_suite({"--split": split != "validation", "--data": data,
+                            "--text-col": text_col, "--label-col": label_col,
+                            "--predictions": predictions, "--limit": limit, "--out": out,
+                            "--allow-untrained-head": allow_untrained_head})
         _quiet_libraries()
-        from afa_cli.commands.evaluate import EvalRequest, evaluate_checkpoint
+        from afa_cli.commands.suite import SuiteRequest
 
-        result = evaluate_checkpoint(EvalRequest(
-            path, overrides, split, data, text_col, label_col, limit, predictions, out,
-            allow_untrained_head, config_dirs or [], batch_size, device), err_console)
-    except UserError as err:
-        _fail(str(err))
+        _eval_suite(SuiteRequest(paths=runs_given, suite=suite, overrides=overrides,
+                                 config_dirs=config_dirs or [], baseline=baseline, device=device,
+                                 batch_size=batch_size, resume=resume or []))
+        return
+    _refuse_without_suite(runs_given, baseline, resume or [])
+    _quiet_libraries()
+    from afa_cli.commands.evaluate import EvalRequest, evaluate_checkpoint
+
+    result = evaluate_checkpoint(EvalRequest(
+        path=path, overrides=overrides, split=split, data_file=data, text_col=text_col,
+        label_col=label_col, limit=limit, predictions_file=predictions, out=out,
+        allow_untrained_head=allow_untrained_head, config_dirs=config_dirs or [],
+        batch_size=batch_size, device=device), err_console)
+    _print_evaluation(result, path)
+
+
+def _runs_and_overrides(path: Path, args: list[str]) -> tuple[list[Path], list[str]]:
+    """The runs afa eval is given, and its overrides. A run's folder may hold "=" (a sweep
+    job's 000_afa=off_seed=1): an argument naming a folder is a run, anything else an override."""
+    runs_given = [path, *(Path(a) for a in args if "=" not in a or Path(a).is_dir())]
+    return runs_given, [a for a in args if "=" in a and not Path(a).is_dir()]
+
+
+def _refuse_with_suite(options: dict[str, object]) -> None:
+    """The first of afa eval's one-checkpoint options given (a true value) with --suite."""
+    given = [option for option, value in options.items() if value]
+    if given:
+        raise UserError(f"{given[0]} does not combine with --suite: a suite's probes name their "
+                        "own data, split and limit (see conf/suite/).")
+
+
+def _refuse_without_suite(runs_given: list[Path], baseline: str | None,
+                          resume: list[Path]) -> None:
+    """What only a suite takes: a baseline, report folders to continue, several runs."""
+    if baseline is not None:
+        raise UserError("--baseline compares the variants of a suite: add --suite NAME.")
+    if resume:
+        raise UserError("--resume continues an interrupted suite's report: add --suite NAME "
+                        "(the suite it was scored with).")
+    if len(runs_given) > 1:
+        raise UserError(f"{runs_given[1]}: afa eval scores one checkpoint; several runs take "
+                        "--suite NAME (or give overrides as key=value).")
+
+
+def _print_evaluation(result: EvalResult, path: Path) -> None:
+    from afa_cli.commands.evaluate import report_tables
+    from afa_cli.views.terminal import boxed_table
+
     report = result.report
-    print_report(report)
+    console.print(f"[bold]{escape(report['dataset'])}[/bold] {escape(report['split'])} "
+                  f"({report['num_examples']} examples) — {escape(report['checkpoint'])}",
+                  highlight=False)
+    for table in report_tables(report):
+        console.print(boxed_table(table))
     console.print(f"scored {report['num_examples']} of {report['rows_in_split']} rows",
                   highlight=False)
     if result.written is None:
@@ -263,19 +305,13 @@ def eval_command(
         console.print(f"written: {result.written}", highlight=False, soft_wrap=True)
 
 
-def _eval_suite(paths: list[Path], suite: str, overrides: list[str], baseline: str | None,
-                config_dirs: list[Path], device: str, batch_size: int,
-                resume: list[Path]) -> None:
-    try:
-        _quiet_libraries()
-        from afa_cli.commands.suite import SuiteInterrupted, SuiteRequest, run_suite
-        from afa_cli.evaluation.document import suite_document
-        from afa_cli.views.terminal import render_terminal
+def _eval_suite(request: SuiteRequest) -> None:
+    from afa_cli.commands.suite import SuiteInterrupted, run_suite
+    from afa_cli.evaluation.document import suite_document
+    from afa_cli.views.terminal import render_terminal
 
-        report = run_suite(SuiteRequest(paths, suite, overrides, config_dirs, baseline, device,
-                                        batch_size, resume), err_console)
-    except UserError as err:
-        _fail(str(err))
+    try:
+        report = run_suite(request, err_console)
     except SuiteInterrupted as stop:
         err_console.print(escape(str(stop)), highlight=False, soft_wrap=True)
         raise typer.Exit(130) from None
@@ -303,15 +339,14 @@ def predict_command(
 ) -> None:
     """Label unlabelled texts: one JSON line per text (label, probabilities, top words), written
     batch by batch, so `... | afa predict RUN --file - | head` works."""
-    try:
-        _quiet_libraries()
-        from afa_cli.commands.predict import PredictRequest, predict_texts
+    _quiet_libraries()
+    from afa_cli.commands.predict import PredictRequest, predict_texts
 
-        count = predict_texts(PredictRequest(path, file, out, text_col, top_words,
-                                             allow_untrained_head, batch_size, device),
-                              sys.stdin.buffer, sys.stdout, err_console)
-    except UserError as err:
-        _fail(str(err))
+    request = PredictRequest(path=path, file=file, out=out, text_col=text_col,
+                             top_words=top_words, allow_untrained_head=allow_untrained_head,
+                             batch_size=batch_size, device=device)
+    try:
+        count = predict_texts(request, sys.stdin.buffer, sys.stdout, err_console)
     except BrokenPipeError:
         # The reader has what it wants (`| head`): stop without a traceback, with stdout on
         # /dev/null so that Python's flush at exit does not write into the closed pipe again.
@@ -332,13 +367,10 @@ def log_command(
     config_dirs: Optional[list[Path]] = CONFIG_DIRS,
 ) -> None:
     """Replay runs' metrics.jsonl into a tracker, to compare runs trained before it was set up."""
-    try:
-        from afa_cli.tracking.replay import replay
+    from afa_cli.commands.log import replay
 
-        for line in replay(runs, to, experiment, config_dirs or []):
-            console.print(escape(line), highlight=False, soft_wrap=True)
-    except UserError as err:
-        _fail(str(err))
+    for line in replay(runs, to, experiment, config_dirs or []):
+        console.print(escape(line), highlight=False, soft_wrap=True)
 
 
 @app.command(cls=StrictCommand)
@@ -373,17 +405,34 @@ def tune(
                                                     "--name (created if absent)."),
 ) -> None:
     """Search hyperparameters with Optuna: one afa train process and run folder per trial."""
-    from afa_cli.tune import PrunerOptions, SweepInterrupted, tune as run_tune
+    from afa_cli.commands.tune import tune as run_tune
+    from afa_cli.sweep.executor import SweepInterrupted
+    from afa_cli.tune.launch import PrunerOptions
 
+    pruning = PrunerOptions(kind=pruner, startup_trials=prune_startup, warmup_steps=prune_warmup)
     try:
-        report = run_tune(overrides or [], trials, objective, jobs, name, config_dir, resume,
-                          PrunerOptions(pruner, prune_startup, prune_warmup), sampler_seed,
-                          console, storage, join)
-    except UserError as err:
-        _fail(str(err))
+        report = run_tune(overrides or [], trials=trials, objectives=objective, parallel=jobs,
+                          name=name, config_dir=config_dir, resume=resume, pruner=pruning,
+                          sampler_seed=sampler_seed, console=console, storage=storage, join=join)
     except SweepInterrupted as stop:
         err_console.print(str(stop), highlight=False, soft_wrap=True)
         raise typer.Exit(130) from None
+    _print_tune_report(report)
+    running = report.counts.get("running", 0)
+    if running:  # a search workers share: this one ended, others still train
+        console.print(f"{running} trial{'s' if running > 1 else ''} still running in other "
+                      "workers; the last worker to end reports the whole study.", highlight=False,
+                      soft_wrap=True)
+    if not report.best and not running:
+        _fail("No trial completed: nothing to reproduce."
+              + (f" {report.failed_line()}" if report.failed else ""), code=1)
+    if report.failed:
+        _fail(report.failed_line(), code=1)
+
+
+def _print_tune_report(report: TuneReport) -> None:
+    """The search's trials by state, its best trials (the Pareto front of two objectives) with
+    their commands, its notes and its files."""
     counts = ", ".join(f"{n} {state}" for state, n in report.counts.items())
     console.print(f"[bold]{report.folder}[/bold] ({counts})", highlight=False)
     if len(report.objectives) > 1 and report.best:
@@ -399,16 +448,6 @@ def tune(
         err_console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
     console.print("written: " + ", ".join(str(path) for path in report.files), highlight=False,
                   soft_wrap=True)
-    running = report.counts.get("running", 0)
-    if running:  # a search workers share: this one ended, others still train
-        console.print(f"{running} trial{'s' if running > 1 else ''} still running in other "
-                      "workers; the last worker to end reports the whole study.", highlight=False,
-                      soft_wrap=True)
-    if not report.best and not running:
-        _fail("No trial completed: nothing to reproduce."
-              + (f" {report.failed_line()}" if report.failed else ""), code=1)
-    if report.failed:
-        _fail(report.failed_line(), code=1)
 
 
 @app.command("inspect-attention", cls=StrictCommand)
@@ -439,17 +478,15 @@ def inspect_attention_command(
     batch_size: int = BATCH_SIZE,
 ) -> None:
     """Show where a model looks, per sentence or over a dataset split, beside a second model."""
-    try:
-        _quiet_libraries()
-        from afa_cli.inspect import (AttentionSpec, InspectRequest, inspect_attention,
-                                     terminal_report)
+    _quiet_libraries()
+    from afa_cli.commands.inspect import InspectRequest, inspect_attention, terminal_report
+    from afa_cli.inspect.inspected import AttentionSpec
 
-        report, written = inspect_attention(InspectRequest(
-            checkpoint, compare, list(sentences or []), file, dataset, split,
-            AttentionSpec(method, layer, head), all_layers, top_k, examples, html, png, json_file,
-            device, batch_size))
-    except UserError as err:
-        _fail(str(err))
+    report, written = inspect_attention(InspectRequest(
+        checkpoint=checkpoint, compare=compare, sentences=list(sentences or []), file=file,
+        dataset=dataset, split=split, spec=AttentionSpec(method=method, layer=layer, head=head),
+        all_layers=all_layers, top_k=top_k, examples=examples, html=html, png=png,
+        json=json_file, device=device, batch_size=batch_size))
     for warning in report.warnings:
         err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     console.print(terminal_report(report), crop=False)  # tables' rows whole off a terminal
@@ -470,51 +507,14 @@ def report_command(
                                                          "beside it (<stem>_<figure>.png)."),
 ) -> None:
     """A study a person can read: variants, paired tests, suites, plots, commands, environment."""
-    try:
-        from afa_cli.commands.report import ReportRequest, make_report
-        from afa_cli.views.terminal import render_terminal
+    from afa_cli.commands.report import ReportRequest, make_report
+    from afa_cli.views.terminal import render_terminal
 
-        document, written = make_report(ReportRequest(paths, baseline, html, md))
-    except UserError as err:
-        _fail(str(err))
+    document, written = make_report(ReportRequest(paths=paths, baseline=baseline, html=html,
+                                                  md=md))
     console.print(render_terminal(document), crop=False)  # tables' rows whole off a terminal
     for path in written:
         console.print(f"written: {path}", highlight=False, soft_wrap=True)
-
-
-def sweep_tables(report) -> list[FittedTable]:
-    """A sweep summary's tables, fitted to the line (wrapped between words, never inside a
-    number; the paired table's p and seeds left out first) and whole off a terminal."""
-    return [FittedTable(sections.Table(tuple(header), tuple(map(tuple, rows)), title,
-                                       optional=tuple(c for c in ("seeds", "p") if c in header)))
-            for title, header, rows in report.tables()]
-
-
-def print_report(report: dict) -> None:
-    metrics, names = report["metrics"], report["label_names"]
-    console.print(f"[bold]{report['dataset']}[/bold] {report['split']} "
-                  f"({report['num_examples']} examples) — {report['checkpoint']}", highlight=False)
-    summary = Table(title="scores")
-    summary.add_column("metric")
-    summary.add_column("value", justify="right")
-    for metric in registry.with_uniform_references(registry.SCORES):
-        summary.add_row(metric.key, metric.format(metrics[metric.key]))
-    console.print(summary)
-    per_class = Table(title="per class")
-    for column in ("class", "precision", "recall", "f1", "support"):
-        per_class.add_column(column, justify="left" if column == "class" else "right")
-    for name in names:
-        row = metrics["per_class"][name]
-        per_class.add_row(name, f"{row['precision']:.4f}", f"{row['recall']:.4f}",
-                          f"{row['f1']:.4f}", str(row["support"]))
-    console.print(per_class)
-    confusion = Table(title="confusion (rows: true, columns: predicted)")
-    confusion.add_column("")
-    for name in names:
-        confusion.add_column(name, justify="right")
-    for name, row in zip(names, metrics["confusion"]):
-        confusion.add_row(name, *map(str, row))
-    console.print(confusion)
 
 
 @app.command(cls=StrictCommand)
@@ -538,13 +538,14 @@ def sweep(
                                  "paired difference to it, with CI and p-value."),
 ) -> None:
     """Run a grid of trainings, one process and run folder per job, then summarize them."""
-    from afa_cli.sweep import STD_NOTE, SweepInterrupted, sweep as run_sweep
+    from afa_cli.commands.sweep import sweep as run_sweep, sweep_tables
+    from afa_cli.sweep.executor import SweepInterrupted
+    from afa_cli.sweep.summary import STD_NOTE
 
     try:
-        report = run_sweep(overrides or [], jobs, name, config_dir, resume, summarize, metric,
-                           console, baseline)
-    except UserError as err:
-        _fail(str(err))
+        report = run_sweep(overrides or [], parallel=jobs, name=name, config_dir=config_dir,
+                           resume=resume, summarize_dir=summarize, metric=metric, console=console,
+                           baseline=baseline)
     except SweepInterrupted as stop:
         err_console.print(str(stop), highlight=False)
         raise typer.Exit(130) from None

@@ -19,10 +19,10 @@ import torch
 from rich.console import Console
 from rich.markup import escape
 
-from afa_cli.display import NoProgress, WorkProgress
 from afa_cli import files
 from afa_cli.errors import UserError, no_room
 from afa_cli.paths import shown_path
+from afa_cli.progress import NoProgress, WorkProgress
 
 FILE_SUFFIXES = (".tsv", ".csv", ".jsonl")
 CACHE_DIR = Path(os.environ.get("AFA_CACHE_DIR", Path.home() / ".cache" / "afa"))
@@ -358,11 +358,10 @@ class Encoded:
 
 
 def encode(texts: list[str], labels: list[int], tokenizer, max_length: int,
-           console: Console | None = None, label: str = "tokenising",
-           cached: bool = True) -> Encoded:
+           progress: WorkProgress = NoProgress(), cached: bool = True) -> Encoded:
     """Tokenise once; cached on disk by tokenizer, max length and content (unless `cached` is
-    false: texts scored once, such as an attack's variants). With a console, tokenising that
-    takes a while shows its progress there."""
+    false: texts scored once, such as an attack's variants). `progress` shows the tokenising
+    into the cache, which takes a while for a large split."""
     if not cached:
         return Encoded(*_tokenise(texts, tokenizer, max_length, NoProgress()), list(labels))
     key = hashlib.sha1()
@@ -374,7 +373,7 @@ def encode(texts: list[str], labels: list[int], tokenizer, max_length: int,
     if cache.is_file():
         input_ids, word_ids = torch.load(cache)
         return Encoded(input_ids, word_ids, list(labels))
-    with WorkProgress(console, label, len(texts)) if console else NoProgress() as progress:
+    with progress:
         input_ids, word_ids = _tokenise(texts, tokenizer, max_length, progress)
     failed = files.write_cache(cache, lambda tmp: files.torch_save((input_ids, word_ids), tmp))
     if failed is not None:
@@ -399,7 +398,7 @@ def _warn_cache_not_written(err: OSError) -> None:
 
 
 def _tokenise(texts: list[str], tokenizer, max_length: int,
-              progress: WorkProgress | NoProgress) -> tuple[list[list[int]], list[list[int]]]:
+              progress: WorkProgress) -> tuple[list[list[int]], list[list[int]]]:
     input_ids, word_ids = [], []
     for start in range(0, len(texts), TOKENISE_CHUNK):
         chunk = list(texts[start:start + TOKENISE_CHUNK])

@@ -9,6 +9,7 @@ from typing import Callable
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from afa_cli import progress
 from afa_cli.metrics import registry
 
 # Below this width the bar shares no line with the training statistics: they are printed as
@@ -53,19 +54,20 @@ def _bar(console: Console, label: str, *extra: TextColumn) -> Progress:
                     TimeRemainingColumn(), console=console, transient=False)
 
 
-class WorkProgress:
+class WorkProgress(progress.WorkProgress):
     """Progress over `total` units of one piece of work (tokenising, scoring, a sweep's jobs):
-    `with WorkProgress(console, "scoring", n) as progress: ... progress.advance(k)`."""
+    `with WorkProgress(console, "scoring", n) as progress: ... progress.advance(k)`. Its clock
+    starts on entering: work given a progress may turn out to be done already (cached)."""
 
     def __init__(self, console: Console, label: str, total: int, unit: str = "rows",
                  clock: Callable[[], float] = time.monotonic):
         self.console, self.label, self.total, self.unit, self.clock = console, label, total, unit, clock
         self.done = self.shown = 0
         self.bar = _bar(console, label) if console.is_terminal else None
-        self.rate = Rate(total, 0, clock)
-        self.last_line = self.rate.start
 
     def __enter__(self) -> "WorkProgress":
+        self.rate = Rate(self.total, 0, self.clock)
+        self.last_line = self.rate.start
         if self.bar:
             self.bar.start()
             self.task = self.bar.add_task(self.label, total=self.total)
@@ -91,19 +93,6 @@ class WorkProgress:
                                           or self.clock() - self.rate.start >= QUIET_BELOW_S):
             self._line()
         return False
-
-
-class NoProgress:
-    """For callers with nobody watching."""
-
-    def __enter__(self) -> "NoProgress":
-        return self
-
-    def __exit__(self, *exc) -> bool:
-        return False
-
-    def advance(self, units: int = 1) -> None:
-        pass
 
 
 class TrainingDisplay:

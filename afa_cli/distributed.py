@@ -139,13 +139,15 @@ def setup(device: str) -> Context:
     chosen = resolve_device(device, local_rank)
     if chosen.type == "cuda":
         torch.cuda.set_device(chosen)
+    enable_tf32(chosen)
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if chosen.type == "cuda" else "gloo")
     return Context(rank, world_size, local_world_size, chosen)
 
 
 def resolve_device(device: str, local_rank: int = 0, option: str = "train.device=") -> torch.device:
-    """A device setting (auto, cpu or cuda) for one process; `option` names it in the error."""
+    """A device setting (auto, cpu or cuda) for one process; `option` names it in the error.
+    A choice only: whoever sets the device up enables what it needs (enable_tf32)."""
     if device not in ("auto", "cpu", "cuda"):
         raise UserError(f"{option}{device}: choose auto, cpu or cuda.")
     if device == "cuda" and not torch.cuda.is_available():
@@ -153,7 +155,12 @@ def resolve_device(device: str, local_rank: int = 0, option: str = "train.device
                         f"use {option}cpu (or auto).")
     if device == "cpu" or (device == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
-    # fp32 on CUDA means TF32 tensor-core matmuls (the Trainer's tf32=True): fp32's range with a
-    # 10-bit mantissa, more than bf16's 7, many times the throughput of plain fp32 matmuls
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     return torch.device("cuda", local_rank % torch.cuda.device_count())
+
+
+def enable_tf32(device: torch.device) -> None:
+    """On a CUDA device, fp32 means TF32 tensor-core matmuls (the Trainer's tf32=True): fp32's
+    range with a 10-bit mantissa, more than bf16's 7, many times the throughput of plain fp32
+    matmuls. Called where training and scoring set their device up."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True

@@ -5,7 +5,7 @@ docs/RESULTS.md and its pages with `afa report`. No number in them is typed by h
     python -m benchmarks.results render          # docs/results/<SECTION>.md and docs/RESULTS.md
 
 `collect` copies what docs/results keeps of each run, or of each finished job of a sweep folder
-(Run.KEPT: its config, overrides and summary, and the latest report of each suite it was
+(KEPT: its config, overrides and summary, and the latest report of each suite it was
 evaluated with; no checkpoints), into docs/results/runs/<SECTION>/<run>/. `render` is, for every
 section, `afa report docs/results/runs/<SECTION> --md docs/results/<SECTION>.md` (the section's
 NOTES.md leads its page; its figures are docs/results/<SECTION>_<figure>.png); afa report never
@@ -14,17 +14,24 @@ docs/RESULTS.md, the index of the sections, is written again."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from afa_cli.commands.report import ReportRequest, make_report
 from afa_cli.report.study import NOTES
-from afa_cli.runs import Run
+from afa_cli.runs import Run, write_json
 from afa_cli.sweep.state import SweepState
 
 ROOT = Path(__file__).resolve().parent.parent
 STORE = ROOT / "docs" / "results" / "runs"
+# What docs/results keeps of a run: enough to label and tabulate it, no weights (and the latest
+# report of each suite it was evaluated with).
+KEPT = (Run.CONFIG, Run.OVERRIDES, Run.SUMMARY)
+WRITTEN_TO = ("run_dir", "output_dir")  # config keys naming where the run was written
 
 
 def collect(section: str, folders: list[str], store: Path = STORE) -> None:
@@ -45,7 +52,39 @@ def collect(section: str, folders: list[str], store: Path = STORE) -> None:
                 raise SystemExit(f"{target} already holds another run; remove it or collect "
                                  "into another section.")
             continue
-        run.keep(target)
+        keep(run, target)
+
+
+def keep(run: Run, target: Path) -> None:
+    """Copy the files docs/results keeps of a run into target. The folders the run was
+    written to (run_dir, output_dir) are kept relative to the run folder: kept results are
+    committed, and one machine's absolute paths mean nothing on another."""
+    target.mkdir(parents=True, exist_ok=True)
+    cfg = run.config()
+    here = Path(cfg.get("run_dir") or run.path.resolve())
+    for key in WRITTEN_TO:
+        if cfg.get(key) and Path(cfg[key]).is_absolute():
+            cfg[key] = os.path.relpath(cfg[key], here)
+    OmegaConf.save(cfg, target / Run.CONFIG)
+    OmegaConf.save(OmegaConf.create([_relative_override(o, here) for o in run.overrides()]),
+                   target / Run.OVERRIDES)
+    write_json(target / Run.SUMMARY, run.summary().to_dict())
+    for suite, report in run.suite_reports().items():
+        payload = json.loads(report.read_text(encoding="utf-8"))
+        for key in ("run", "checkpoint"):  # where it was scored, relative as above
+            if payload.get(key) and Path(payload[key]).is_absolute():
+                payload[key] = os.path.relpath(payload[key], here)
+        (target / Run.SUITES / suite).mkdir(parents=True, exist_ok=True)
+        write_json(target / Run.SUITES / suite / Run.SUITE_REPORT, payload)
+
+
+def _relative_override(override: str, here: Path) -> str:
+    """run_dir=/abs/run as run_dir=. (and output_dir relative to the run): see keep."""
+    key, _, value = override.partition("=")
+    path = Path(value.strip("'\""))
+    if key.lstrip("+") in WRITTEN_TO and path.is_absolute():
+        return f"{key}={os.path.relpath(path, here)}"
+    return override
 
 
 def render(store: Path = STORE, out_path: Path = ROOT / "docs" / "RESULTS.md") -> None:
@@ -55,7 +94,7 @@ def render(store: Path = STORE, out_path: Path = ROOT / "docs" / "RESULTS.md") -
         "# Results", "",
         "Each study below is a page rendered by `afa report` from the runs kept in "
         "`docs/results/runs/<study>/`",
-        f"(each run's {', '.join(Run.KEPT[:-1])} and {Run.KEPT[-1]}, and its latest suite "
+        f"(each run's {', '.join(KEPT[:-1])} and {KEPT[-1]}, and its latest suite "
         "reports): `afa report docs/results/runs/<study> --md docs/results/<study>.md`, the "
         "study's NOTES.md first.",
         "Each page has the variants' validation scores at their best checkpoint (mean ± sample "

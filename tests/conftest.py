@@ -168,3 +168,13 @@ def has_distribution(name: str) -> bool:
         return True
     except importlib.metadata.PackageNotFoundError:
         return False
+
+
+@pytest.fixture
+def tf32_off():
+    """TF32 matmuls off for a test, then as they were (monkeypatch cannot restore these flags:
+    torch computes them on read)."""
+    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn

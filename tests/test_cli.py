@@ -1,5 +1,6 @@
 """The command line itself: its options, user config folders through a run's life, the wheel."""
 
+import io
 import os
 import shutil
 import subprocess
@@ -10,12 +11,17 @@ from pathlib import Path
 
 import pytest
 import torch
+import typer
 from omegaconf import OmegaConf
+from rich.console import Console
 from typer.testing import CliRunner
 
-from afa_cli.cli import BATCH_SIZE, app
-from afa_cli.commands import EVAL_BATCH_SIZE
+from afa_cli.cli import BATCH_SIZE, AfaGroup, app
+from afa_cli.commands.evaluate import report_tables
+from afa_cli.errors import UserError
+from afa_cli.metrics import EVAL_BATCH_SIZE, registry
 from afa_cli.runs import Run
+from afa_cli.views.terminal import boxed_table
 from conftest import ROOT, TINY, needs_data, run_afa
 
 
@@ -56,6 +62,44 @@ def test_error_lines_keep_their_brackets(tmp_path):
     result = CliRunner().invoke(app, ["train", "--cfg", "--config-dir", str(tmp_path), "model=mine"])
     assert result.exit_code == 2
     assert "(defaults: [schema_lora, _self_])." in result.output
+
+
+def test_a_user_error_from_any_command_is_one_error_line_and_exit_2():
+    commands = typer.Typer(cls=AfaGroup)
+
+    @commands.command()
+    def refuse() -> None:
+        raise UserError("refused [as asked]")
+
+    @commands.command()
+    def accept() -> None:
+        print("accepted")
+
+    refused = CliRunner().invoke(commands, ["refuse"])
+    assert refused.exit_code == 2
+    assert refused.stderr == "error: refused [as asked]\n" and refused.stdout == ""
+    accepted = CliRunner().invoke(commands, ["accept"])
+    assert accepted.exit_code == 0 and accepted.stdout == "accepted\n"
+
+
+def test_an_evaluations_tables_show_every_score_class_and_count():
+    names = ["neg [0]", "pos"]
+    keys = [metric.key for metric in registry.with_uniform_references(registry.SCORES)]
+    metrics = dict.fromkeys(keys, 0.5)
+    metrics |= {"per_class": {name: {"precision": 0.5, "recall": 0.25, "f1": 1 / 3, "support": 2}
+                              for name in names},
+                "confusion": [[1, 1], [0, 2]]}
+    scores, per_class, confusion = report_tables({"metrics": metrics, "label_names": names})
+    assert [row[0] for row in scores.rows] == keys
+    assert scores.numeric() == (False, True)
+    assert per_class.header == ("class", "precision", "recall", "f1", "support")
+    assert [cell.text for cell in per_class.rows[0][1:]] == ["0.5000", "0.2500", "0.3333", "2"]
+    assert confusion.header == ("", *names) and confusion.numeric() == (False, True, True)
+    shown = Console(width=100, record=True, file=io.StringIO())
+    for table in (scores, per_class, confusion):
+        shown.print(boxed_table(table))
+    text = shown.export_text()
+    assert "│ neg [0] │       1 │   1 │" in text  # a label's brackets are text, numbers right
 
 
 @pytest.mark.slow

@@ -23,10 +23,10 @@ ON_GPU = [*TINY, "train.device=cuda"]
 
 
 @needs_cuda
-def test_fp32_on_cuda_multiplies_on_tf32_tensor_cores():
-    from afa_cli.distributed import resolve_device
+def test_fp32_on_cuda_multiplies_on_tf32_tensor_cores(tf32_off):
+    from afa_cli import distributed
 
-    assert resolve_device("auto").type == "cuda"
+    assert distributed.setup("auto").device.type == "cuda"   # how training sets its device up
     assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
 
 
@@ -41,8 +41,7 @@ def test_batches_reach_the_gpu_through_pinned_memory():
 
 @needs_cuda
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_kernel_on_cuda_equals_eager_attention(precision, monkeypatch):
-    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)  # exact fp32 here
+def test_kernel_on_cuda_equals_eager_attention(precision, tf32_off):  # exact fp32 here
     model, tokenizer = models.load_pretrained(compose_config(["model.num_layers=2"]).model,
                                               ["negative", "positive"])
     model.eval().cuda()

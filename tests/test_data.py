@@ -11,6 +11,7 @@ from afa_cli.data import (Split, carve_validation, collate, encode, eval_batches
                           word_spans)
 from afa_cli.errors import UserError
 from afa_cli.models import resolve_source
+from afa_cli.progress import WorkProgress
 from conftest import DATA_DIR, needs_data
 
 LABELS = ["negative", "positive"]
@@ -225,6 +226,31 @@ def test_encode_and_collate_pad_dynamically(minilm_tokenizer, tmp_path, monkeypa
     assert (batch["word_ids"][batch["attention_mask"] == 0] == -1).all()
     short = encode(texts[2:], [1], minilm_tokenizer, 6)             # truncated: 4 pieces + 2 specials
     assert collate(short, [0], 0)["num_words"].tolist() == [4]
+
+
+class CountedProgress(WorkProgress):
+    def __init__(self):
+        self.entered = self.advanced = 0
+
+    def __enter__(self) -> "CountedProgress":
+        self.entered += 1
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        return False
+
+    def advance(self, units: int = 1) -> None:
+        self.advanced += units
+
+
+def test_encode_reports_progress_only_while_it_tokenises(minilm_tokenizer, tmp_path, monkeypatch):
+    monkeypatch.setattr("afa_cli.data.CACHE_DIR", tmp_path)
+    texts = ["a charming journey", "bleak", "the acting is superb but the plot drags"]
+    tokenising, cached = CountedProgress(), CountedProgress()
+    encode(texts, [1, 0, 1], minilm_tokenizer, 128, tokenising)
+    encode(texts, [1, 0, 1], minilm_tokenizer, 128, cached)
+    assert (tokenising.entered, tokenising.advanced) == (1, len(texts))
+    assert (cached.entered, cached.advanced) == (0, 0)
 
 
 def test_a_file_that_is_not_utf8_names_its_line_and_byte(tmp_path):

@@ -65,6 +65,16 @@ def test_quick_work_prints_nothing():
     assert console.file.getvalue() == ""
 
 
+def test_work_progress_times_the_work_from_its_start_not_from_its_making():
+    console, clock = plain_console(), Clock()
+    progress = WorkProgress(console, "tokenising", 10, clock=clock)
+    clock.now += 60.0   # a cache lookup before the work
+    with progress:
+        clock.now += 0.5
+        progress.advance(10)
+    assert console.file.getvalue() == ""
+
+
 def test_at_80_columns_the_bar_keeps_its_room_and_statistics_become_lines():
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=80, color_system=None)

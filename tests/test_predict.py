@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from afa_cli.checkpoint import load_for_scoring
 from afa_cli.cli import app
-from afa_cli.commands.checkpoint import load_for_scoring
 from afa_cli.data import encode, utf8_lines
 from afa_cli.errors import UserError
 from afa_cli.metrics.scoring import predict

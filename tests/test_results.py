@@ -11,7 +11,8 @@ import yaml
 from omegaconf import OmegaConf
 
 from afa_cli.config import compose_config
-from benchmarks.results import collect, render
+from afa_cli.runs import Run, RunSummary
+from benchmarks.results import KEPT, collect, keep, render
 
 UNIFORM = {"lexicon_mass_uniform": 0.1, "frequent_mass_uniform": 0.5}
 
@@ -75,6 +76,23 @@ def test_collect_and_render_group_runs_by_what_tells_them_apart(tmp_path):
     assert off[1] == "2"
     assert off[2] == f"{statistics.mean([0.84, 0.86]):.4f} ± {statistics.stdev([0.84, 0.86]):.4f}"
     assert "](ratio_variants.png)" in text
+
+
+def test_keep_copies_what_results_keep_with_folders_relative_to_the_run(tmp_path):
+    run = Run(tmp_path / "out" / "sweep" / "000_seed=1")
+    run.path.mkdir(parents=True)
+    cfg = OmegaConf.create({"run_dir": str(run.path), "output_dir": str(tmp_path / "out"),
+                            "name": None, "dataset": {"name": "sst2"}, "model": {"name": "minilm"}})
+    run.write_config(cfg, ["seed=1", f"run_dir='{run.path}'", f"output_dir={tmp_path / 'out'}",
+                           "afa=off"])
+    run.write_summary(RunSummary(dataset="sst2"))
+    kept = Run(tmp_path / "kept")
+    keep(run, kept.path)
+    assert sorted(p.name for p in kept.path.iterdir()) == sorted(KEPT)
+    assert kept.overrides() == ["seed=1", "run_dir=.", "output_dir=../..", "afa=off"]
+    assert (kept.config().run_dir, kept.config().output_dir) == (".", "../..")
+    assert str(tmp_path) not in "".join(p.read_text() for p in kept.path.iterdir())
+    assert kept.summary() == run.summary()
 
 
 def _suite_report(folder, name: str, accuracy: float, correct: str) -> None:

@@ -123,21 +123,6 @@ def test_resumable_means_a_training_state_and_no_summary(tmp_path):
     assert not run.resumable
 
 
-def test_keep_copies_what_results_keep_with_folders_relative_to_the_run(tmp_path):
-    run = Run(tmp_path / "out" / "sweep" / "000_seed=1")
-    run.path.mkdir(parents=True)
-    run.write_config(cfg(run_dir=str(run.path), output_dir=str(tmp_path / "out")),
-                     ["seed=1", f"run_dir='{run.path}'", f"output_dir={tmp_path / 'out'}", "afa=off"])
-    run.write_summary(RunSummary(dataset="sst2"))
-    kept = Run(tmp_path / "kept")
-    run.keep(kept.path)
-    assert sorted(p.name for p in kept.path.iterdir()) == sorted(Run.KEPT)
-    assert kept.overrides() == ["seed=1", "run_dir=.", "output_dir=../..", "afa=off"]
-    assert (kept.config().run_dir, kept.config().output_dir) == (".", "../..")
-    assert str(tmp_path) not in "".join(p.read_text() for p in kept.path.iterdir())
-    assert kept.summary() == run.summary()
-
-
 def test_events_after_a_checkpoint_are_set_aside_not_deleted(tmp_path):
     run = Run(tmp_path)
     assert run.event_count() == 0 and run.set_aside_events(0) is None

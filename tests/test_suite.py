@@ -24,14 +24,16 @@ from afa_cli.evaluation.attacks import STOPWORDS, wordnet_synonyms
 from afa_cli.evaluation.compare import (RunResults, SuiteReport, baseline_pairs,
                                         compare_variants, comparison_payload)
 from afa_cli.evaluation.document import comparison_document, suite_document
-from afa_cli.evaluation.probes import HEADLINE, ProbeResult
-from afa_cli.evaluation.suites import ProbeKind, load_suite, suite_names
+from afa_cli.evaluation.kinds import kind_names, probe_kind
+from afa_cli.evaluation.results import ProbeResult
+from afa_cli.evaluation.suites import load_suite, suite_names
 from afa_cli.lexicon import normalize_word
 from afa_cli.runs import Run
 from afa_cli.variants import group_by_variant, variant_overrides
 from afa_cli.views.markdown import render_markdown
 from afa_cli.views.sections import Table
 from afa_cli.views.terminal import render_terminal
+from benchmarks.results import keep
 from conftest import (ROOT, needs_data, needs_wordnet, run_afa,
                       run_afa_past_a_file_size_limit)
 
@@ -41,7 +43,7 @@ def test_presets_and_all_includes_the_others():
     every = [p.name for p in load_suite("all").probes]
     assert every == [p.name for name in ("transfer", "robustness", "faithfulness")
                      for p in load_suite(name).probes]
-    assert {p.kind for p in load_suite("all").probes} == set(ProbeKind)
+    assert {p.kind for p in load_suite("all").probes} == set(kind_names())
 
 
 def test_a_users_suite_and_bad_suites_are_one_line(tmp_path):
@@ -126,7 +128,7 @@ def test_a_suite_over_two_runs_reports_each_and_compares_the_variants(tiny_runs,
         assert "apt-get install wordnet-base" in report["skipped"]["synonyms"]  # the rest ran
         # where it was scored, whatever folder ran the command; kept relative to the run
         assert report["run"] == str(run.resolve()) and Path(report["checkpoint"]).is_absolute()
-        Run(run).keep(tmp_path / "kept" / run.name)
+        keep(Run(run), tmp_path / "kept" / run.name)
         kept = json.loads((tmp_path / "kept" / run.name / "suites" / "small"
                            / "report.json").read_text())
         assert kept["run"] == "." and kept["checkpoint"] == str(Path("checkpoints") / "best")
@@ -332,13 +334,13 @@ def synthetic_report(tmp_path: Path, datasets=("sst2", "mr"), seeds=(1, 2, 3)) -
                 run = Run(tmp_path / f"{dataset}_{afa}_{seed}")
                 probes = {}
                 for probe in suite.probes:
-                    kind = ProbeKind(probe.kind)
+                    kind = probe_kind(probe.kind)
                     headline = float(rng.uniform(0.5, 0.9)) * (
-                        100 if kind == ProbeKind.attack else 1)
+                        100 if kind.headline.percent else 1)
                     probes[probe.name] = ProbeResult(
                         probe.name, probe.kind, probe.dataset or dataset, probe.split, 60,
-                        {HEADLINE[kind]: headline, "macro_f1": float(rng.uniform(0.5, 0.9))},
-                        None if kind == ProbeKind.faithfulness else rng.random(60) < 0.8)
+                        {kind.headline.key: headline, "macro_f1": float(rng.uniform(0.5, 0.9))},
+                        None if kind.name == "faithfulness" else rng.random(60) < 0.8)
                 results.append(RunResults(run, seed, [f"dataset={dataset}", f"afa={afa}"],
                                           probes, {}, run.path / "suites" / "all" / "report.json"))
     variants = group_by_variant(results, lambda r: r.variant)

@@ -19,12 +19,12 @@ from omegaconf import OmegaConf
 from rich.console import Console
 from typer.testing import CliRunner
 
-from afa_cli.cli import app, sweep_tables
+from afa_cli.cli import app
+from afa_cli.commands.sweep import sweep, sweep_tables
 from afa_cli.config import compose_config, group_options
 from afa_cli.distributed import available_cores
 from afa_cli.runs import Run
 from afa_cli.errors import UserError
-from afa_cli.sweep import sweep
 from afa_cli.sweep.grid import check_jobs, parse, plan_sweep
 from afa_cli.sweep.launch import resume_sweep
 from afa_cli.sweep.plot import draw_metric

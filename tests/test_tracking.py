@@ -16,6 +16,7 @@ import pytest
 from mlflow import MlflowClient
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from afa_cli.commands.log import replay
 from afa_cli.config import compose_config
 from afa_cli.config.schema import LoggerConfig
 from afa_cli.errors import UserError
@@ -23,7 +24,6 @@ from afa_cli.metrics import registry
 from afa_cli.runs import TRAIN, Event, Run
 from afa_cli.sweep.grid import plan_sweep
 from afa_cli.tracking import backends
-from afa_cli.tracking.replay import replay
 from afa_cli.tracking.scalars import metric_name, scalars
 from afa_cli.training.sinks import TrackerSink
 from afa_cli.tracking.tracker import Tracker

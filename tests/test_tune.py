@@ -19,11 +19,11 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from afa_cli.cli import app
+from afa_cli.commands.tune import tune
 from afa_cli.config import compose_config
 from afa_cli.distributed import available_cores
 from afa_cli.errors import UserError
 from afa_cli.runs import Run
-from afa_cli.tune import tune
 from afa_cli.tune.launch import _settle
 from afa_cli.tune.report import report
 from afa_cli.tune.space import check_space, load_space, override

@@ -1,5 +1,5 @@
 """`afa eval`: score a run's best checkpoint (or any checkpoint folder) on a labelled split or
-file, and write the report into the run folder (never over an earlier one)."""
+file, write the report into the run folder (never over an earlier one), and lay out its tables."""
 
 from __future__ import annotations
 
@@ -12,13 +12,16 @@ import torch
 from rich.console import Console
 
 from afa_cli import files, runs
-from afa_cli.commands import EVAL_BATCH_SIZE
-from afa_cli.commands.checkpoint import load_for_scoring
+from afa_cli.checkpoint import load_for_scoring
 from afa_cli.data import Split, encode, read_labelled_file, subsample
 from afa_cli.display import WorkProgress
 from afa_cli.errors import UserError
+from afa_cli.metrics import EVAL_BATCH_SIZE, registry
 from afa_cli.metrics.scoring import Predictions, evaluate
 from afa_cli.paths import check_new_file, shown_path
+from afa_cli.views.sections import Number, Table
+
+PER_CLASS_SCORES = ("precision", "recall", "f1")
 
 
 @dataclass
@@ -69,7 +72,8 @@ def evaluate_checkpoint(request: EvalRequest, console: Console) -> EvalResult:
         dataset_name, split = cfg.dataset.name, request.split
     scored = subsample(rows, request.limit, cfg.dataset.split_seed)
     torch.set_num_threads(cfg.train.num_threads)
-    data = encode(scored.texts, scored.labels, loaded.tokenizer, cfg.model.max_length, console)
+    data = encode(scored.texts, scored.labels, loaded.tokenizer, cfg.model.max_length,
+                  WorkProgress(console, "tokenising", len(scored.texts)))
     net = loaded.scoring_net()
     start = time.perf_counter()
     with WorkProgress(console, "scoring", len(data)) as progress:
@@ -111,3 +115,27 @@ def write_predictions(path: Path, rows: Split, preds: Predictions, label_names: 
                 "prediction": label_names[int(probs.argmax())],
                 "probabilities": {name: float(p) for name, p in zip(label_names, probs)},
             }) + "\n")
+
+
+def report_tables(report: dict) -> list[Table]:
+    """An evaluation report's scores, per-class scores and confusion matrix as tables."""
+    metrics, names = report["metrics"], report["label_names"]
+    scores = tuple((metric.key, Number(metrics[metric.key], metric.format(metrics[metric.key])))
+                   for metric in registry.with_uniform_references(registry.SCORES))
+    per_class = tuple((name, *_class_scores(metrics["per_class"][name])) for name in names)
+    confusion = tuple((name, *map(_count, row)) for name, row in zip(names, metrics["confusion"]))
+    return [Table(header=("metric", "value"), rows=scores, title="scores"),
+            Table(header=("class", *PER_CLASS_SCORES, "support"), rows=per_class,
+                  title="per class"),
+            Table(header=("", *names), rows=confusion,
+                  title="confusion (rows: true, columns: predicted)")]
+
+
+def _class_scores(scores: dict) -> tuple[Number, ...]:
+    """A class's precision, recall and F1, and its support."""
+    return (*(Number(scores[key], f"{scores[key]:.4f}") for key in PER_CLASS_SCORES),
+            _count(scores["support"]))
+
+
+def _count(count: int) -> Number:
+    return Number(count, str(count))

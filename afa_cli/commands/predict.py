@@ -18,15 +18,16 @@ from rich.console import Console
 from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
 from afa_cli import files
-from afa_cli.commands import EVAL_BATCH_SIZE
-from afa_cli.commands.checkpoint import LoadedCheckpoint, load_for_scoring
+from afa_cli.checkpoint import LoadedCheckpoint, load_for_scoring
 from afa_cli.data import FILE_SUFFIXES, encode, file_records, utf8_lines
-from afa_cli.display import NoProgress, WorkProgress
+from afa_cli.display import WorkProgress
 from afa_cli.errors import UserError
 from afa_cli.evaluation.faithfulness import top_words
+from afa_cli.metrics import EVAL_BATCH_SIZE
 from afa_cli.metrics.scoring import predict
 from afa_cli.models import AttendingClassifier
 from afa_cli.paths import check_new_file
+from afa_cli.progress import NoProgress
 
 STDIN = "-"
 TEXT_SUFFIX = ".txt"                        # one text per line, as stdin

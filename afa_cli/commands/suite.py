@@ -15,8 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from afa_cli import files, runs
-from afa_cli.commands import EVAL_BATCH_SIZE
-from afa_cli.commands.checkpoint import load_composed
+from afa_cli.checkpoint import load_composed
 from afa_cli.config import compose_for_run
 from afa_cli.data import Split, load_split, training_rows
 from afa_cli.distributed import resolve_device
@@ -25,8 +24,12 @@ from afa_cli.evaluation.compare import (RunResults, SuiteReport, baseline_pairs,
                                         compare_variants, comparison_payload)
 from afa_cli.evaluation.document import comparison_document
 from afa_cli.evaluation.frequency import frequency_ranking
-from afa_cli.evaluation.probes import ProbeContext, ProbeResult, run_probe
-from afa_cli.evaluation.suites import ProbeConfig, ProbeKind, Suite, load_suite
+from afa_cli.evaluation.context import ProbeContext
+from afa_cli.evaluation.kinds import probe_kind
+from afa_cli.evaluation.probes import run_probe
+from afa_cli.evaluation.results import ProbeResult
+from afa_cli.evaluation.suites import ProbeConfig, Suite, load_suite
+from afa_cli.metrics import EVAL_BATCH_SIZE
 from afa_cli.paths import shown_path
 from afa_cli.sweep.state import DONE, SweepState
 from afa_cli.variants import group_by_variant, variant_overrides
@@ -93,8 +96,10 @@ def _run_suite(request: SuiteRequest, console: Console, started: "_Started") -> 
         results.append(_evaluate_run(plan, suite, request, console, load_rows,
                                      resumed.get(plan.run.path.resolve()), started))
     variants = group_by_variant(results, lambda r: r.variant)
-    report = SuiteReport(suite, results, variants, compare_variants(
-        [probe.name for probe in suite.probes], variants, pairing.pairs), pairing)
+    comparisons = compare_variants([probe.name for probe in suite.probes], variants,
+                                   pairing.pairs)
+    report = SuiteReport(suite=suite, runs=results, variants=variants, comparisons=comparisons,
+                         pairing=pairing)
     if len(results) > 1:
         report.comparison_files = _write_comparison(report)
     return report
@@ -168,7 +173,7 @@ def _plan(path: Path, suite: Suite, request: SuiteRequest,
         except UserError as err:
             raise UserError(f"probe {probe.name}: {err}") from None
         datasets[probe.name] = dataset
-    return PlannedRun(checkpoint, run, cfg, datasets)
+    return PlannedRun(checkpoint=checkpoint, run=run, cfg=cfg, datasets=datasets)
 
 
 def _checkpoint_labels(checkpoint: Path) -> list[str]:
@@ -283,16 +288,7 @@ def _evaluate_run(plan: PlannedRun, suite: Suite, request: SuiteRequest, console
     """The run's probes into a new report folder, or, resuming one, only the probes it misses.
     The report is written after every probe, saying which probes it still misses: a stopped
     suite keeps what it measured, and --resume continues it."""
-    if resume is not None:
-        report = runs.Run.suite_report(resume)
-        results = {p["probe"]: ProbeResult.from_dict(p) for p in report["probes"]}
-    else:
-        report = {"suite": suite.name, "description": suite.description,
-                  # absolute: Run.keep makes them relative to the run, whatever folder scored it
-                  "run": str(plan.run.path.resolve()), "checkpoint": str(plan.checkpoint.resolve()),
-                  "overrides": list(request.overrides), "probes": [], "skipped": {}}
-        results = {}
-    report.setdefault("skipped", {})
+    report, results = _report_to_continue(plan, suite, request, resume)
     order = {probe.name: index for index, probe in enumerate(suite.probes)}
     todo = [p for p in suite.probes if p.name not in results and p.name not in report["skipped"]]
     report["missing"] = [probe.name for probe in todo]
@@ -309,8 +305,9 @@ def _evaluate_run(plan: PlannedRun, suite: Suite, request: SuiteRequest, console
     started.folders[plan.run.path] = folder
     path = folder / runs.Run.SUITE_REPORT
     if todo:
-        context = ProbeContext(loaded, _train_ranking(plan.cfg, load_rows), folder, console,
-                               request.batch_size, load_rows)
+        context = ProbeContext(loaded=loaded, train_ranking=_train_ranking(plan.cfg, load_rows),
+                               out_folder=folder, console=console,
+                               batch_size=request.batch_size, load_rows=load_rows)
         # the same measurement under two names runs once
         measured = {_measurement(p, plan.datasets[p.name]): results[p.name]
                     for p in suite.probes if p.name in results}
@@ -318,17 +315,9 @@ def _evaluate_run(plan: PlannedRun, suite: Suite, request: SuiteRequest, console
             console.print(f"  probe {order[probe.name] + 1}/{len(suite.probes)}: {probe.name}",
                           highlight=False)
             start = time.perf_counter()
-            same = _measurement(probe, plan.datasets[probe.name])
-            try:
-                if same not in measured:
-                    measured[same] = run_probe(probe, plan.datasets[probe.name], context)
-            except UserError as err:
-                if ProbeKind(probe.kind) != ProbeKind.attack:
-                    raise
-                report["skipped"][probe.name] = str(err)  # e.g. no WordNet: the rest runs
-                console.print(f"  skipped {probe.name}: {err}", highlight=False)
-            else:
-                results[probe.name] = replace(measured[same], probe=probe.name)
+            result = _measure(probe, plan.datasets[probe.name], context, measured, report)
+            if result is not None:
+                results[probe.name] = result
                 report["probes"].append(results[probe.name].to_dict()
                                         | {"seconds": round(time.perf_counter() - start, 2)})
                 report["probes"].sort(key=lambda p: order[p["probe"]])
@@ -337,5 +326,40 @@ def _evaluate_run(plan: PlannedRun, suite: Suite, request: SuiteRequest, console
             # after every probe: a stop keeps what was measured
             runs.write_json(path, report, then=f"continue with: {started.continue_command()}")
     results = {name: results[name] for name in sorted(results, key=order.__getitem__)}
-    return RunResults(plan.run, int(plan.cfg.seed), plan.variant, results, report["skipped"],
-                      path)
+    return RunResults(run=plan.run, seed=plan.seed, variant=plan.variant, results=results,
+                      skipped=report["skipped"], report=path)
+
+
+def _report_to_continue(plan: PlannedRun, suite: Suite, request: SuiteRequest,
+                        resume: Path | None) -> tuple[dict, dict[str, ProbeResult]]:
+    """The run's suite report and the probe results it holds: the report folder's, resuming
+    one, else a new report without any."""
+    if resume is not None:
+        report = runs.Run.suite_report(resume)
+        results = {p["probe"]: ProbeResult.from_dict(p) for p in report["probes"]}
+    else:
+        report = {"suite": suite.name, "description": suite.description,
+                  # absolute: kept results (benchmarks/results.py) make them relative to the run
+                  "run": str(plan.run.path.resolve()), "checkpoint": str(plan.checkpoint.resolve()),
+                  "overrides": list(request.overrides), "probes": [], "skipped": {}}
+        results = {}
+    report.setdefault("skipped", {})
+    return report, results
+
+
+def _measure(probe: ProbeConfig, dataset: DictConfig, context: ProbeContext,
+             measured: dict[tuple, ProbeResult], report: dict) -> ProbeResult | None:
+    """The probe's result under its name; a measurement in `measured` is not made again, a new
+    one joins them. None when a probe of a kind a suite can go without cannot run here: the
+    report's skipped says why."""
+    same = _measurement(probe, dataset)
+    try:
+        if same not in measured:
+            measured[same] = run_probe(probe, dataset, context)
+    except UserError as err:
+        if not probe_kind(probe.kind).skippable:
+            raise
+        report["skipped"][probe.name] = str(err)  # e.g. no WordNet: the rest runs
+        context.console.print(f"  skipped {probe.name}: {err}", highlight=False)
+        return None
+    return replace(measured[same], probe=probe.name)

@@ -25,13 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from afa_cli import files
-from afa_cli.display import NoProgress, WorkProgress
 from afa_cli.errors import UserError
 from afa_cli.evaluation.faithfulness import (Scorer, leave_one_out, mean_or_nan,
                                              words_at_fraction)
 from afa_cli.evaluation.wordnet import load_wordnet
 from afa_cli.lexicon import normalize_word
 from afa_cli.paths import shown_path
+from afa_cli.progress import NoProgress, WorkProgress
 
 # NLTK's English stopword list (179 words), spelled out so that attacks need no nltk.
 STOPWORDS = frozenset("""

@@ -11,9 +11,10 @@ from typing import Protocol
 
 from afa_cli import runs
 from afa_cli.errors import UserError
+from afa_cli.evaluation.kinds import PairedBy, probe_kind
 from afa_cli.evaluation.results import ProbeResult
 from afa_cli.evaluation.statistics import PairedComparison, compare_predictions, compare_seeds
-from afa_cli.evaluation.suites import ProbeKind, Suite
+from afa_cli.evaluation.suites import Suite
 from afa_cli.metrics.seeds import SeedStats
 from afa_cli.paths import shown_path
 from afa_cli.variants import as_values, differing_keys, matching_baseline, variant_overrides
@@ -211,20 +212,20 @@ def _by_seed(label: str, members: Sequence[Member]) -> dict[int, Member]:
 
 
 def _paired(probe: str, pairs: list[tuple[RunResults, RunResults]]) -> tuple[str, PairedComparison]:
-    """The metric compared and the comparison: accuracy (under attack, for attacks; in percent
-    as attack summaries are) from the per-example predictions where the probe has them, else
-    the probe's headline metric per seed."""
+    """The probe's headline metric and its comparison: from the per-example predictions where
+    the probe's kind is paired so and the results have them (in percent where the headline is),
+    else per seed."""
     first = pairs[0][0].results[probe]
-    if first.correct is not None and first.kind != ProbeKind.pairs.value:
+    kind = probe_kind(first.kind)
+    if kind.paired_by == PairedBy.PREDICTIONS and first.correct is not None:
         paired = compare_predictions([a.results[probe].correct for a, _ in pairs],
                                      [b.results[probe].correct for _, b in pairs])
-        if first.kind == ProbeKind.attack.value:
-            return first.headline_metric, replace(
-                paired, difference=100 * paired.difference, ci_low=100 * paired.ci_low,
-                ci_high=100 * paired.ci_high)
-        return "accuracy", paired
-    return first.headline_metric, compare_seeds([a.results[probe].headline for a, _ in pairs],
-                                                [b.results[probe].headline for _, b in pairs])
+        if kind.headline.percent:
+            paired = replace(paired, difference=100 * paired.difference,
+                             ci_low=100 * paired.ci_low, ci_high=100 * paired.ci_high)
+        return kind.headline.key, paired
+    return kind.headline.key, compare_seeds([a.results[probe].headline for a, _ in pairs],
+                                            [b.results[probe].headline for _, b in pairs])
 
 
 def variant_stats(members: list[RunResults], probe: str) -> SeedStats:

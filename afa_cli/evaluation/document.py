@@ -1,5 +1,6 @@
 """A suite's report as a document (afa_cli/views renders it): per run, a table per kind of
-probe; across runs, the variants' means and each variant's paired difference to the baseline."""
+probe, in the order the suite first runs each kind; across runs, the variants' means and each
+variant's paired difference to the baseline."""
 
 from __future__ import annotations
 
@@ -7,44 +8,9 @@ import math
 from dataclasses import replace
 
 from afa_cli.evaluation.compare import Comparison, RunResults, SuiteReport, variant_stats
-from afa_cli.evaluation.suites import ProbeKind
+from afa_cli.evaluation.kinds import probe_kind
 from afa_cli.paths import shown_path
 from afa_cli.views.sections import Document, Note, Section, Table
-
-# The columns of each kind's table: (metric key, column title).
-COLUMNS = {
-    ProbeKind.scores: (("accuracy", "acc"), ("macro_f1", "F1"), ("lexicon_mass", "lex"),
-                       ("attention_top_100", "top100"), ("attention_unseen", "unseen"),
-                       ("truncated_rows", "cut")),
-    ProbeKind.pairs: (("original_accuracy", "orig"), ("revised_accuracy", "revised"),
-                      ("pair_consistency", "both"), ("num_pairs", "pairs"),
-                      ("truncated_rows", "cut")),
-    ProbeKind.attack: (("original_accuracy", "acc%"), ("accuracy_under_attack", "attacked%"),
-                       ("attack_success_rate", "success%"),
-                       ("average_perturbed_word_percent", "words%"), ("avg_num_queries", "queries")),
-    ProbeKind.faithfulness: (("attention.comprehensiveness_aopc", "attn comp"),
-                             ("attention.sufficiency_aopc", "attn suff"),
-                             ("leave_one_out.comprehensiveness_aopc", "LOO comp"),
-                             ("lexicon.comprehensiveness_aopc", "lex comp"),
-                             ("random.comprehensiveness_aopc", "rand comp"),
-                             ("kendall_tau_attention_leave_one_out", "tau")),
-}
-# What each kind's short column titles mean.
-LEGENDS = {
-    ProbeKind.scores: "acc: accuracy; F1: macro-F1; lex: attention mass on lexicon words; "
-                      "top100 / unseen: on the 100 most frequent training words / on words "
-                      "training never saw; cut: rows longer than max_length (truncated)",
-    ProbeKind.pairs: "orig / revised: accuracy on the original reviews / their label-flipped "
-                     "revisions; both: share of pairs with both right",
-    ProbeKind.attack: "acc%: accuracy before the attack; attacked%: accuracy under attack; "
-                      "success%: attacks that flipped a right prediction; words%: words edited "
-                      "per successful attack; queries: model calls per attacked input",
-    ProbeKind.faithfulness: "comp: comprehensiveness AOPC, the probability drop when the "
-                            "top-ranked words are removed (higher: the ranking found what the "
-                            "prediction rests on); suff: sufficiency AOPC, the drop when only "
-                            "they are kept (lower is better); LOO: leave-one-out ranking; tau: "
-                            "Kendall tau of attention and leave-one-out",
-}
 
 
 def fmt(value) -> str:
@@ -55,14 +21,13 @@ def fmt(value) -> str:
 
 def run_section(run: RunResults) -> Section:
     blocks = []
-    for kind, columns in COLUMNS.items():
+    for kind in map(probe_kind, dict.fromkeys(r.kind for r in run.results.values())):
         rows = [(name, result.dataset, str(result.num_examples),
-                 *(fmt(result.metrics.get(key)) for key, _ in columns))
-                for name, result in run.results.items() if result.kind == kind.value]
-        if rows:
-            blocks.append(Table(("probe", "dataset", "n", *(title for _, title in columns)),
-                                tuple(rows), title=kind.value, optional=("dataset",)))
-            blocks.append(Note(LEGENDS[kind]))
+                 *(fmt(result.metrics.get(key)) for key, _ in kind.columns))
+                for name, result in run.results.items() if result.kind == kind.name]
+        blocks.append(Table(("probe", "dataset", "n", *(title for _, title in kind.columns)),
+                            tuple(rows), title=kind.name, optional=("dataset",)))
+        blocks.append(Note(kind.legend))
     blocks += [Note(f"skipped {name}: {why}") for name, why in run.skipped.items()]
     blocks.append(Note(f"written: {run.report}"))
     return Section(str(run.run.path.name), tuple(blocks))

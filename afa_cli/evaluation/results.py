@@ -7,13 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from afa_cli.evaluation.suites import ProbeKind
-from afa_cli.metrics import registry
-
-# The number a probe is compared by across variants, by kind.
-HEADLINE = {ProbeKind.scores: registry.ACCURACY.key, ProbeKind.pairs: "pair_consistency",
-            ProbeKind.attack: "accuracy_under_attack",
-            ProbeKind.faithfulness: "attention.comprehensiveness_aopc"}
+from afa_cli.evaluation.kinds import probe_kind
 
 
 @dataclass
@@ -29,7 +23,7 @@ class ProbeResult:
 
     @property
     def headline_metric(self) -> str:
-        return HEADLINE[ProbeKind(self.kind)]
+        return probe_kind(self.kind).headline.key
 
     @property
     def headline(self) -> float:
@@ -47,7 +41,8 @@ class ProbeResult:
     @classmethod
     def from_dict(cls, payload: dict) -> "ProbeResult":
         correct = payload.get("correct")
-        return cls(payload["probe"], payload["kind"], payload["dataset"], payload["split"],
-                   payload["num_examples"], payload["metrics"],
-                   None if correct is None else np.array([c == "1" for c in correct]),
-                   payload.get("files", []))
+        return cls(probe=payload["probe"], kind=payload["kind"], dataset=payload["dataset"],
+                   split=payload["split"], num_examples=payload["num_examples"],
+                   metrics=payload["metrics"],
+                   correct=None if correct is None else np.array([c == "1" for c in correct]),
+                   files=payload.get("files", []))

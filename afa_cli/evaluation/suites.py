@@ -14,15 +14,9 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from afa_cli.errors import UserError
+from afa_cli.evaluation.kinds import kind_names
 
 SUITE_FOLDER = "suite"
-
-
-class ProbeKind(StrEnum):
-    scores = "scores"               # accuracy, macro-F1, attention metrics, frequency profile
-    pairs = "pairs"                 # the same, plus accuracy on originals / revisions, consistency
-    attack = "attack"               # a greedy perturbation attack on the rows the model gets right
-    faithfulness = "faithfulness"   # ERASER comprehensiveness / sufficiency of word rankings
 
 
 class Perturbation(StrEnum):
@@ -34,7 +28,7 @@ class Perturbation(StrEnum):
 @dataclass
 class ProbeConfig:
     name: str
-    kind: ProbeKind = ProbeKind.scores
+    kind: str = "scores"                 # a module of afa_cli/evaluation/kinds
     dataset: Optional[str] = None        # null: the run's own dataset
     split: str = "validation"
     limit: Optional[int] = None          # a seeded sample of this many rows (pairs: 2 per pair)
@@ -45,6 +39,8 @@ class ProbeConfig:
 
     def out_of_range(self) -> str | None:
         """What is wrong with a value the types allow, if anything."""
+        if self.kind not in kind_names():
+            return f"kind: {self.kind} is not a probe kind; choose {', '.join(kind_names())}"
         for key in ("limit", "max_length"):
             value = getattr(self, key)
             if value is not None and value < 1:

@@ -1,9 +1,6 @@
-"""`afa inspect-attention`: where a model looks, per sentence or over a dataset split, beside a
-second model; shown in the terminal and written as HTML, PNG and JSON.
+"""Where a model looks, per sentence or over a dataset split, beside a second model: loading
+(inspected), inspection (sentences, corpus, rollout), reports (report), the document built once
+from a report (document), its JSON (export) and PNG (figure). `afa inspect-attention` itself is
+afa_cli/commands/inspect.py.
 
 The attention shown is the policy AFA trains: `AttendingClassifier` + `word_attention`."""
-
-from afa_cli.inspect.command import InspectRequest, inspect_attention, terminal_report
-from afa_cli.inspect.inspected import AttentionSpec
-
-__all__ = ["AttentionSpec", "InspectRequest", "inspect_attention", "terminal_report"]

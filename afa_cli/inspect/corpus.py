@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from afa_cli.data import encode
-from afa_cli.commands import EVAL_BATCH_SIZE
+from afa_cli.metrics import EVAL_BATCH_SIZE
 from afa_cli.metrics.scoring import evaluate
 from afa_cli.inspect.inspected import AttentionSpec, InspectedModel
 from afa_cli.inspect.report import DatasetReport, Sentence, WordTotal

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from afa_cli.commands.checkpoint import LoadedCheckpoint, load_for_scoring
+from afa_cli.checkpoint import LoadedCheckpoint, load_for_scoring
 from afa_cli.errors import UserError
 from afa_cli.inspect.rollout import RolloutClassifier
 from afa_cli.models import AttendingClassifier, num_layers, query_position_kind

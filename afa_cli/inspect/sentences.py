@@ -8,7 +8,7 @@ import numpy as np
 
 from afa_cli.data import encode, utf8_lines
 from afa_cli.errors import UserError
-from afa_cli.commands import EVAL_BATCH_SIZE
+from afa_cli.metrics import EVAL_BATCH_SIZE
 from afa_cli.metrics.scoring import Predictions, predict
 from afa_cli.inspect.inspected import AttentionSpec, InspectedModel
 from afa_cli.inspect.report import Reading, Sentence, SentenceReport

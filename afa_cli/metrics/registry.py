@@ -21,6 +21,7 @@ class Metric:
     higher_is_better: bool | None = None   # None: neither (a diagnostic)
     digits: int = 4
     uniform: str | None = None        # the key of this metric's value under uniform attention
+    percent: bool = False             # in percent (0-100), as attack summaries give it
 
     def improves(self, value: float | None, best: float | None) -> bool:
         """`value` is better than `best` (None: nothing yet) in this metric's direction; an
@@ -84,6 +85,16 @@ TRAINING = (LOSS, LOSS_CLS, LOSS_PG, LOSS_D, LOSS_MASKED_CE, ATTN_ENTROPY, ATTN_
             REWARD_MEAN, ADV_STD, D_ACC_ORIGINAL, D_ACC_MASKED, LR, EXAMPLES_PER_S)
 # What a training line of the display shows.
 TRAINING_LINE = (LOSS, LOSS_PG, LOSS_D, ATTN_ENTROPY, EXAMPLES_PER_S)
+
+# ---- the numbers suite probes are compared by (each probe kind names its own) -------------------
+PAIR_CONSISTENCY = Metric("pair_consistency", "pair consistency", "share of counterfactual "
+                          "pairs with both the original and its revision right", True)
+ACCURACY_UNDER_ATTACK = Metric("accuracy_under_attack", "accuracy under attack", "accuracy "
+                               "on the attacked rows after the attack", True, digits=2,
+                               percent=True)
+ATTENTION_COMPREHENSIVENESS = Metric("attention.comprehensiveness_aopc", "attention "
+                                     "comprehensiveness", "ERASER comprehensiveness AOPC of the "
+                                     "attention ranking", True)
 
 # ---- a run as a whole (summary.json, sweep summaries) ------------------------------------------
 WALL_SECONDS = Metric("wall_seconds", "wall s", "a sweep job's wall time, resumes included",

@@ -10,11 +10,11 @@ import torch
 
 from afa_cli.afa.attention import normalized_entropy, word_attention
 from afa_cli.data import Encoded, collate, eval_batches
-from afa_cli.display import NoProgress, WorkProgress
 from afa_cli.distributed import ONE_PROCESS, Context
 from afa_cli.lexicon import is_lexicon_word, normalize_word, sentiment_lexicon
 from afa_cli.metrics import registry
 from afa_cli.models import AttendingClassifier
+from afa_cli.progress import NoProgress, WorkProgress
 
 
 @dataclass
@@ -28,8 +28,7 @@ class Predictions:
 
 
 def predict(net: AttendingClassifier, data: Encoded, batch_size: int, pad_id: int,
-            ctx: Context = ONE_PROCESS,
-            progress: WorkProgress | NoProgress = NoProgress()) -> Predictions:
+            ctx: Context = ONE_PROCESS, progress: WorkProgress = NoProgress()) -> Predictions:
     """Class probabilities and word-level attention for every example, in the data's order.
     Under data parallelism each process scores every world_size-th example and all of them
     receive every prediction."""
@@ -112,7 +111,7 @@ def attention_metrics(texts: list[str], attention: list[np.ndarray], frequent: l
 
 def evaluate(net: AttendingClassifier, data: Encoded, texts: list[str], label_names: list[str],
              frequent: list[str], batch_size: int, pad_id: int, ctx: Context = ONE_PROCESS,
-             progress: WorkProgress | NoProgress = NoProgress()) -> tuple[dict, Predictions]:
+             progress: WorkProgress = NoProgress()) -> tuple[dict, Predictions]:
     """All metrics of one split: classification scores and attention quality."""
     preds = predict(net, data, batch_size, pad_id, ctx, progress)
     metrics = classification_metrics(data.labels, preds.labels, label_names)

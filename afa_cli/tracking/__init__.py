@@ -1,6 +1,6 @@
 """Trackers: TensorBoard, MLflow and Weights & Biases runs beside metrics.jsonl, which stays the
 source of truth. `logger=...` chooses them (config.schema.LoggerConfig); a training feeds them as
-sinks (training.sinks.TrackerSink), `afa log` replays finished runs into them (replay.py).
+sinks (training.sinks.TrackerSink), `afa log` replays finished runs into them (commands/log.py).
 
     scalars.py       how an afa event and config become a tracker's metrics and parameters
     tracker.py       Tracker: start (or continue), log, finish; what every tracker shares

@@ -62,10 +62,11 @@ class Interrupted(Exception):
 
 
 class Trainer:
-    def __init__(self, cfg: DictConfig, ctx: distributed.Context, run: Run, log: logging.Logger,
-                 model, tokenizer, net: AttendingClassifier, train_data: Encoded,
-                 state: TrainingState, sinks: Sinks, validator: Validator, window: MetricsWindow,
-                 total_steps: int):
+    # Keyword-only: thirteen parts given by position are easily given in the wrong order.
+    def __init__(self, *, cfg: DictConfig, ctx: distributed.Context, run: Run,
+                 log: logging.Logger, model, tokenizer, net: AttendingClassifier,
+                 train_data: Encoded, state: TrainingState, sinks: Sinks, validator: Validator,
+                 window: MetricsWindow, total_steps: int):
         self.cfg, self.tc, self.ctx, self.run, self.log = cfg, cfg.train, ctx, run, log
         self.model, self.tokenizer, self.net, self.train_data = model, tokenizer, net, train_data
         self.state, self.progress, self.afa = state, state.progress, state.afa

@@ -17,6 +17,7 @@ from afa_cli import distributed
 from afa_cli.afa.config import AFAConfig, MaskWith
 from afa_cli.afa.method import AFA
 from afa_cli.data import encode, load_split, subsample, training_rows, training_set_warnings
+from afa_cli.display import WorkProgress
 from afa_cli.errors import UserError
 from afa_cli.lexicon import frequent_words
 from afa_cli.metrics import registry
@@ -86,12 +87,8 @@ def build_afa(cfg: DictConfig, model, tokenizer, ctx: distributed.Context) -> AF
 def build_trainer(cfg: DictConfig, overrides: list[str], config_dirs: list[Path],
                   console: Console, resume: Run | None, resume_state: dict | None,
                   ctx: distributed.Context) -> Trainer:
-    tc, device = cfg.train, ctx.device
-    # Each process draws its own dropout; DDP starts every process from rank 0's weights.
-    seed_everything(cfg.seed + ctx.rank)
-    # Processes sharing a CPU split its cores rather than oversubscribe them.
-    torch.set_num_threads(tc.num_threads if device.type == "cuda" else max(1, min(
-        tc.num_threads, distributed.available_cores() // ctx.local_world_size)))
+    tc = cfg.train
+    set_up_process(cfg, ctx)
 
     label_names = list(cfg.dataset.label_names)
     train_rows = training_rows(cfg)
@@ -102,39 +99,26 @@ def build_trainer(cfg: DictConfig, overrides: list[str], config_dirs: list[Path]
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
 
     console.print(f"loading model={cfg.model.name}", highlight=False)
-    if resume is not None:
-        model, tokenizer = load_checkpoint(resume.checkpoint(LAST))
-    else:
-        model, tokenizer = load_pretrained(cfg.model, label_names)
-    model.to(device)
+    model, tokenizer = load_model(cfg, label_names, resume, ctx.device)
     train_data = encode(train_rows.texts, train_rows.labels, tokenizer, cfg.model.max_length,
-                        console, "tokenising train")
+                        WorkProgress(console, "tokenising train", len(train_rows.texts)))
     val_data = encode(val_rows.texts, val_rows.labels, tokenizer, cfg.model.max_length,
-                      console, "tokenising validation")
+                      WorkProgress(console, "tokenising validation", len(val_rows.texts)))
     frequent = frequent_words(train_rows.texts)
-    net = AttendingClassifier(model, layer=cfg.afa.layer, precision=tc.precision,
-                              runner=compiled(ctx.wrap(model), tc.get("compile", False), device),
-                              pad_to_multiple_of=tc.get("pad_to_multiple_of")
-                              or (COMPILED_PAD_MULTIPLE if tc.get("compile") else 1))
+    net = attending_net(cfg, model, ctx)
 
     # train.batch_size is the global batch: each of the world_size processes takes a share.
     # train.max_steps fixes the steps whatever the training set's size (epochs repeat).
     total_steps = tc.get("max_steps") or math.ceil(len(train_data) / tc.batch_size) * tc.epochs
     optimizer, scheduler = optimizer_and_schedule(model, tc, total_steps)
     afa = build_afa(cfg, model, tokenizer, ctx)
-
     state = TrainingState(Progress(), optimizer, scheduler, afa, ctx)
-    if resume is None:
-        run = Run(ctx.on_main(lambda: new_run(cfg, overrides, config_dirs, frequent).path))
-    else:
-        run = resume
-        state.load_state_dict(resume_state, str(resume.path))
-        if ctx.is_main and METRICS_EVENTS in resume_state:
-            resume.set_aside_events(resume_state[METRICS_EVENTS])
+    run = open_run(cfg, overrides, config_dirs, frequent, resume, resume_state, state, ctx)
+
     log = run.open_log() if ctx.is_main else silent_log()
     log.info("%s run %s: %d train / %d validation rows from %s, %d process(es) on %s",
              "resumed" if resume else "new", run.path, len(train_data), len(val_data),
-             train_rows.source, ctx.world_size, device)
+             train_rows.source, ctx.world_size, ctx.device)
     console.print(f"run folder: {run.path}")
     for warning in warnings:
         log.warning(warning)
@@ -149,8 +133,55 @@ def build_trainer(cfg: DictConfig, overrides: list[str], config_dirs: list[Path]
                           tokenizer.pad_token_id, tc.patience,
                           registry.get(tc.get("best_metric", registry.ACCURACY.key)),
                           state.progress, save_best, sinks, ctx)
-    return Trainer(cfg, ctx, run, log, model, tokenizer, net, train_data, state, sinks, validator,
-                   MetricsWindow(cfg.afa.collapse_entropy), total_steps)
+    return Trainer(cfg=cfg, ctx=ctx, run=run, log=log, model=model, tokenizer=tokenizer, net=net,
+                   train_data=train_data, state=state, sinks=sinks, validator=validator,
+                   window=MetricsWindow(cfg.afa.collapse_entropy), total_steps=total_steps)
+
+
+def set_up_process(cfg: DictConfig, ctx: distributed.Context) -> None:
+    """This process's random seed and torch threads."""
+    # Each process draws its own dropout; DDP starts every process from rank 0's weights.
+    seed_everything(cfg.seed + ctx.rank)
+    # Processes sharing a CPU split its cores rather than oversubscribe them.
+    num_threads = cfg.train.num_threads
+    torch.set_num_threads(num_threads if ctx.device.type == "cuda" else max(1, min(
+        num_threads, distributed.available_cores() // ctx.local_world_size)))
+
+
+def load_model(cfg: DictConfig, label_names: list[str], resume: Run | None,
+               device: torch.device):
+    """The model and tokenizer to train, the model on `device`: the resumed run's last
+    checkpoint, else the pretrained backbone with a new head for the dataset's labels."""
+    if resume is not None:
+        model, tokenizer = load_checkpoint(resume.checkpoint(LAST))
+    else:
+        model, tokenizer = load_pretrained(cfg.model, label_names)
+    model.to(device)
+    return model, tokenizer
+
+
+def attending_net(cfg: DictConfig, model, ctx: distributed.Context) -> AttendingClassifier:
+    """The classifier training steps through: the policy layer's attention, at the training
+    precision, through torch.compile when train.compile asks for it."""
+    tc = cfg.train
+    return AttendingClassifier(model, layer=cfg.afa.layer, precision=tc.precision,
+                               runner=compiled(ctx.wrap(model), tc.get("compile", False),
+                                               ctx.device),
+                               pad_to_multiple_of=tc.get("pad_to_multiple_of")
+                               or (COMPILED_PAD_MULTIPLE if tc.get("compile") else 1))
+
+
+def open_run(cfg: DictConfig, overrides: list[str], config_dirs: list[Path],
+             frequent: list[str], resume: Run | None, resume_state: dict | None,
+             state: TrainingState, ctx: distributed.Context) -> Run:
+    """A new run folder (the main process makes it, every process opens it), or the resumed
+    run with its training state restored into `state`."""
+    if resume is None:
+        return Run(ctx.on_main(lambda: new_run(cfg, overrides, config_dirs, frequent).path))
+    state.load_state_dict(resume_state, str(resume.path))
+    if ctx.is_main and METRICS_EVENTS in resume_state:
+        resume.set_aside_events(resume_state[METRICS_EVENTS])
+    return resume
 
 
 def new_run(cfg: DictConfig, overrides: list[str], config_dirs: list[Path],

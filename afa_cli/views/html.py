@@ -187,72 +187,88 @@ def _prose(text: str) -> str:
     """Paragraphs, nested `-` lists, code indented by four spaces after a blank line, and
     `code`, **bold** and *italic* inside them: what notes use. A link stays its text and
     address (the page fetches nothing)."""
-    html: list[str] = []
-    paragraph: list[str] = []
-    code: list[str] = []
-    item: list[str] = []   # the open list item's lines
-    depth = 0              # lists open, each with an item open
-    blank = True           # the previous line was blank (or there was none)
-
-    def close_item_text() -> None:
-        if item:
-            html.append(_inline(" ".join(item)))
-            item.clear()
-
-    def close_paragraph() -> None:
-        if paragraph:
-            html.append(f"<p>{_inline(' '.join(paragraph))}</p>")
-            paragraph.clear()
-
-    def close_code() -> None:
-        if code:
-            html.append(f'<pre class="code"><code>{escape(chr(10).join(code).rstrip())}'
-                        "</code></pre>")
-            code.clear()
-
-    def close_lists(to: int) -> None:
-        nonlocal depth
-        close_item_text()
-        while depth > to:
-            html.append("</li></ul>")
-            depth -= 1
-
+    prose = _ProseHtml()
     for line in text.splitlines():
-        if code and (line.startswith("    ") or not line.strip()):
-            code.append(line[4:])
-            continue
-        close_code()
+        prose.add(line)
+    return prose.close()
+
+
+class _ProseHtml:
+    """Prose's HTML, line by line: a line closes what it ends (a code block, a paragraph, list
+    items) before it opens or continues its own."""
+
+    def __init__(self):
+        self.html: list[str] = []
+        self.paragraph: list[str] = []
+        self.code: list[str] = []
+        self.item: list[str] = []   # the open list item's lines
+        self.depth = 0              # lists open, each with an item open
+        self.blank = True           # the previous line was blank (or there was none)
+
+    def add(self, line: str) -> None:
+        if self.code and (line.startswith("    ") or not line.strip()):
+            self.code.append(line[4:])
+            return
+        self._close_code()
         if not line.strip():
-            close_paragraph()
-            blank = True
-            continue
-        if blank and line.startswith("    ") and not depth:
-            close_paragraph()
-            code.append(line[4:])
-            continue
-        blank = False
+            self._close_paragraph()
+            self.blank = True
+            return
+        if self.blank and line.startswith("    ") and not self.depth:
+            self._close_paragraph()
+            self.code.append(line[4:])
+            return
+        self.blank = False
         marker = _LIST_ITEM.match(line)
         if marker:
-            close_paragraph()
-            close_item_text()
-            level = len(marker.group(1)) // 2 + 1
-            if level > depth:
-                html.append("<ul>" * (level - depth))
-                depth = level
-            else:
-                close_lists(level)
-                html.append("</li>")
-            html.append("<li>")
-            item.append(marker.group(2))
-        elif depth and line.startswith(" "):
-            item.append(line.strip())   # an item's continued line
+            self._open_item(level=len(marker.group(1)) // 2 + 1, text=marker.group(2))
+        elif self.depth and line.startswith(" "):
+            self.item.append(line.strip())   # an item's continued line
         else:
-            close_lists(0)
-            paragraph.append(line.strip())
-    close_code()
-    close_paragraph()
-    close_lists(0)
-    return "".join(html)
+            self._close_lists(0)
+            self.paragraph.append(line.strip())
+
+    def close(self) -> str:
+        """The whole HTML, with whatever is still open closed."""
+        self._close_code()
+        self._close_paragraph()
+        self._close_lists(0)
+        return "".join(self.html)
+
+    def _open_item(self, level: int, text: str) -> None:
+        """A list item at `level` (1: top): lists open down to it, or close up to it."""
+        self._close_paragraph()
+        self._close_item_text()
+        if level > self.depth:
+            self.html.append("<ul>" * (level - self.depth))
+            self.depth = level
+        else:
+            self._close_lists(level)
+            self.html.append("</li>")
+        self.html.append("<li>")
+        self.item.append(text)
+
+    def _close_item_text(self) -> None:
+        if self.item:
+            self.html.append(_inline(" ".join(self.item)))
+            self.item.clear()
+
+    def _close_paragraph(self) -> None:
+        if self.paragraph:
+            self.html.append(f"<p>{_inline(' '.join(self.paragraph))}</p>")
+            self.paragraph.clear()
+
+    def _close_code(self) -> None:
+        if self.code:
+            self.html.append(f'<pre class="code"><code>{escape(chr(10).join(self.code).rstrip())}'
+                             "</code></pre>")
+            self.code.clear()
+
+    def _close_lists(self, to: int) -> None:
+        self._close_item_text()
+        while self.depth > to:
+            self.html.append("</li></ul>")
+            self.depth -= 1
 
 
 def _inline(text: str) -> str:

@@ -98,6 +98,17 @@ def _table(table: Table, columns: list[int] | None = None, widths: list[int] | N
     return shown
 
 
+def boxed_table(table: Table) -> RichTable:
+    """A short table in rich's default box, its title in rich's table-title style, laid out as
+    rich lays out any table."""
+    shown = RichTable(title=Text(table.title, style="table.title") if table.title else None)
+    for column, numeric in zip(table.header, table.numeric()):
+        shown.add_column(Text(column), justify="right" if numeric else "left")
+    for row in table.rows:
+        shown.add_row(*map(_cell, row))
+    return shown
+
+
 class FittedTable:
     """A table laid out for where it is printed. Off a terminal (a file, a pipe, CI) every row
     is whole at its full width. On a terminal it fits the line with its cells wrapped only

@@ -1,5 +1,5 @@
-"""`afa log`: runs' metrics.jsonl replayed into a tracker, so that runs trained before it was
-configured can be compared there with the runs it tracked live."""
+"""`afa log`: runs' metrics.jsonl replayed into a tracker (afa_cli/tracking), so that runs trained
+before it was configured can be compared there with the runs it tracked live."""
 
 from __future__ import annotations
 
@@ -42,8 +42,8 @@ def replay_run(run: Run, trackers: dict[str, DictConfig], experiment: str | None
             return f"skipped {run.path}: already in {', '.join(trackers)}"
         config = run.config()
         # --experiment, else the one the run was trained for (runs from before trackers name none)
-        target = Target(run, config, experiment or OmegaConf.select(
-            config, "logger.experiment", default=default_experiment), 0)
+        target = Target(run=run, config=config, experiment=experiment or OmegaConf.select(
+            config, "logger.experiment", default=default_experiment), start_step=0)
         events = run.events()
         places = []
         for tracker in backends.start(todo, target):

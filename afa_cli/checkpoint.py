@@ -1,5 +1,5 @@
-"""Loading a checkpoint to score or inspect it, with the config it is read with: the one service
-`afa eval` and `afa inspect-attention` share."""
+"""Loading a trained checkpoint to score or inspect it, with the config it is read with: the one
+service eval, suites, predict and inspect-attention share."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from afa_cli.config import compose_for_run
 from afa_cli.data import Split, load_split
 from afa_cli.errors import UserError
 from afa_cli.lexicon import frequent_words
-from afa_cli.distributed import resolve_device
+from afa_cli.distributed import enable_tf32, resolve_device
 from afa_cli.models import AttendingClassifier, load_checkpoint
 
 
@@ -78,4 +78,5 @@ def load_composed(checkpoint: Path, run: runs.Run | None, cfg: DictConfig,
                   require_trained_head: bool, device: torch.device) -> LoadedCheckpoint:
     """The checkpoint's model on `device`, read with a config already composed for it."""
     model, tokenizer = load_checkpoint(checkpoint, require_trained_head)
+    enable_tf32(device)
     return LoadedCheckpoint(checkpoint, run, cfg, model.to(device), tokenizer)

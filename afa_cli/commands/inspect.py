@@ -1,6 +1,6 @@
 """`afa inspect-attention` from request to report and files: check the input, load the models,
-inspect sentences or a dataset split, render the report for the terminal and write the HTML / PNG /
-JSON views."""
+inspect sentences or a dataset split (afa_cli/inspect), render the report for the terminal and
+write the HTML / PNG / JSON views."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import RenderableType
 
 from afa_cli import files, runs
-from afa_cli.commands import EVAL_BATCH_SIZE
+from afa_cli.metrics import EVAL_BATCH_SIZE
 from afa_cli.errors import UserError
 from afa_cli.paths import check_new_file
 from afa_cli.inspect.corpus import inspect_dataset
