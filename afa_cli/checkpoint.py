@@ -3,19 +3,42 @@ service eval, suites, predict and inspect-attention share."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
 
 from afa_cli import runs
-from afa_cli.config import compose_for_run
+from afa_cli.config import compose_config
 from afa_cli.data import Split, load_split
 from afa_cli.errors import UserError
 from afa_cli.lexicon import frequent_words
 from afa_cli.distributed import enable_tf32, resolve_device
 from afa_cli.models import AttendingClassifier, load_checkpoint
+
+
+def compose_for_run(run: runs.Run | None, overrides: list[str], config_dirs: Sequence[Path] = (),
+                    dataset: str | None = None) -> DictConfig:
+    """The config a run's checkpoint is read with: the run's own config (config.yaml, on today's
+    schema) with each key or group the overrides name taken from those overrides composed (in the
+    folders the run was composed with, then config_dirs), so that Hydra checks them and what the
+    run was trained with stays as it was, whatever conf/ has become since. `dataset` reads it
+    with another dataset's option, whole: the run's own dataset keys do not reach it. `run` None
+    (a checkpoint folder outside a run): composed from these alone."""
+    overrides = [*overrides, *([f"dataset={dataset}"] if dataset is not None else [])]
+    if run is None:
+        return compose_config(overrides, config_dirs)
+    cfg = run.config()
+    if not overrides:
+        return cfg
+    composed = compose_config(overrides, [*run.config_dirs(), *config_dirs])
+    for override in OverridesParser.create().parse_overrides(overrides):
+        key = override.key_or_group  # a group (dataset=mr) takes the composed option whole
+        OmegaConf.update(cfg, key, OmegaConf.select(composed, key), merge=False, force_add=True)
+    return cfg
 
 
 @dataclass

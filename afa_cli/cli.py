@@ -377,8 +377,8 @@ def log_command(
 def tune(
     overrides: Optional[list[str]] = typer.Argument(
         None, show_default=False,
-        help="+tune=NAME (a search space in conf/tune/ or your --config-dir) and overrides every "
-             "trial gets (train=quick, dataset=mr, seed=1, logger=mlflow)."),
+        help="+tune=NAME (a search space in conf/tune/ or a --config-dir folder) and overrides "
+             "every trial gets (train=quick, dataset=mr, seed=1, logger=mlflow)."),
     trials: Optional[int] = typer.Option(None, "--trials", help="Trainings in the whole search "
                                          "(with --resume: raise it to run more)."),
     objective: Optional[list[str]] = typer.Option(
@@ -386,8 +386,7 @@ def tune(
                                   "better direction (default accuracy); twice: a Pareto front."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Trials run at once (the cores are split)."),
     name: Optional[str] = typer.Option(None, "--name", help="Appended to the tune folder name."),
-    config_dir: Optional[Path] = typer.Option(None, "--config-dir",
-                                              help="A folder of extra config groups/options."),
+    config_dirs: Optional[list[Path]] = CONFIG_DIRS,
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue a tune folder's study."),
     pruner: Optional[str] = typer.Option(None, "--pruner", help="median (default with one "
                                          "objective) or none."),
@@ -412,8 +411,9 @@ def tune(
     pruning = PrunerOptions(kind=pruner, startup_trials=prune_startup, warmup_steps=prune_warmup)
     try:
         report = run_tune(overrides or [], trials=trials, objectives=objective, parallel=jobs,
-                          name=name, config_dir=config_dir, resume=resume, pruner=pruning,
-                          sampler_seed=sampler_seed, console=console, storage=storage, join=join)
+                          name=name, config_dirs=config_dirs or [], resume=resume,
+                          pruner=pruning, sampler_seed=sampler_seed, console=console,
+                          storage=storage, join=join)
     except SweepInterrupted as stop:
         err_console.print(str(stop), highlight=False, soft_wrap=True)
         raise typer.Exit(130) from None
@@ -522,12 +522,12 @@ def sweep(
     overrides: Optional[list[str]] = typer.Argument(
         None, show_default=False,
         help="Overrides in Hydra's grammar: a=1,2,3, range(1,4), choice(x,y), 'afa=glob(*)'; "
-             "+sweep=NAME adds a preset from conf/sweep/; hydra/launcher=NAME "
-             "(submitit_slurm, submitit_local, joblib) runs the jobs through a Hydra launcher."),
+             "+sweep=NAME adds a preset from conf/sweep/ or a --config-dir folder; "
+             "hydra/launcher=NAME (submitit_slurm, submitit_local, joblib) runs the jobs "
+             "through a Hydra launcher."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Jobs run at once (the cores are split)."),
     name: Optional[str] = typer.Option(None, "--name", help="Appended to the sweep folder name."),
-    config_dir: Optional[Path] = typer.Option(None, "--config-dir",
-                                              help="A folder of extra config groups/options."),
+    config_dirs: Optional[list[Path]] = CONFIG_DIRS,
     resume: Optional[Path] = typer.Option(None, "--resume",
                                           help="Run a sweep folder's unfinished and failed jobs."),
     summarize: Optional[Path] = typer.Option(None, "--summarize",
@@ -543,9 +543,9 @@ def sweep(
     from afa_cli.sweep.summary import STD_NOTE
 
     try:
-        report = run_sweep(overrides or [], parallel=jobs, name=name, config_dir=config_dir,
-                           resume=resume, summarize_dir=summarize, metric=metric, console=console,
-                           baseline=baseline)
+        report = run_sweep(overrides or [], parallel=jobs, name=name,
+                           config_dirs=config_dirs or [], resume=resume, summarize_dir=summarize,
+                           metric=metric, console=console, baseline=baseline)
     except SweepInterrupted as stop:
         err_console.print(str(stop), highlight=False)
         raise typer.Exit(130) from None

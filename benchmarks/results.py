@@ -60,7 +60,7 @@ def keep(run: Run, target: Path) -> None:
     written to (run_dir, output_dir) are kept relative to the run folder: kept results are
     committed, and one machine's absolute paths mean nothing on another."""
     target.mkdir(parents=True, exist_ok=True)
-    cfg = run.config()
+    cfg = run.saved_config()
     here = Path(cfg.get("run_dir") or run.path.resolve())
     for key in WRITTEN_TO:
         if cfg.get(key) and Path(cfg[key]).is_absolute():

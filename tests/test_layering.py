@@ -21,10 +21,10 @@ FLOORS = [
     ("metrics",),
     # what a person watching long work sees
     ("display",),
-    # a run folder's files, and runs grouped into variants
-    ("runs", "variants"),
-    # composed configs: the method's options, the metric to rank by, a run's recorded config
+    # configs composed onto the schema: the method's options, the metric to rank by
     ("config",),
+    # a run folder's files (its config read back onto the schema), and runs grouped into variants
+    ("runs", "variants"),
     ("tracking",),
     ("training",),
     # a trained checkpoint loaded back, with its config, to score or inspect it

@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from afa_cli.config import compose_config
+from afa_cli.config.schema import Precision
 from afa_cli.errors import UserError
 from afa_cli.runs import BEST, LAST, Event, Run, RunSummary, release_locks, resolve
+from afa_cli.tracking import backends
 from conftest import another_writer
 
 
@@ -45,6 +48,25 @@ def test_config_overrides_and_config_dirs_round_trip(tmp_path):
     assert opened.config().seed == 3
     assert opened.overrides() == ["seed=3", "afa=mine"]
     assert opened.config_dirs() == [(tmp_path / "my_conf").resolve()]
+
+
+def test_an_older_runs_config_reads_on_todays_schema_and_a_bad_value_is_one_line(tmp_path):
+    saved = OmegaConf.to_container(compose_config(["train=quick", "afa=attention"]),
+                                   resolve=True)
+    del saved["logger"], saved["train"]["save_every"], saved["dataset"]["hub_text_col"]
+    saved["model"]["lora"] = {"r": 4, "target_modules": ["q"]}   # a LoRA model's own keys
+    (tmp_path / Run.CONFIG).write_text(OmegaConf.to_yaml(OmegaConf.create(saved)))
+    cfg = Run(tmp_path).config()
+    assert cfg.logger.experiment == "afa" and backends.chosen(cfg.logger) == {}
+    assert cfg.train.save_every is None and cfg.dataset.hub_text_col is None
+    assert cfg.train.precision == Precision.fp32 and isinstance(cfg.train.precision, Precision)
+    assert cfg.afa.policy == "attention" and cfg.model.lora.r == 4
+    saved["train"]["batch_size"] = "many"
+    (tmp_path / Run.CONFIG).write_text(OmegaConf.to_yaml(OmegaConf.create(saved)))
+    with pytest.raises(UserError, match=r"config.yaml: Value 'many' of type 'str' could not be "
+                                        r"converted to Integer; fix it, or restore it") as err:
+        Run(tmp_path).config()
+    assert "\n" not in str(err.value)
 
 
 def test_events_append_in_order_with_nan_as_null(tmp_path):

@@ -17,7 +17,8 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from afa_cli.cli import app
-from afa_cli.config import check_trainable, compose_config, compose_for_run
+from afa_cli.checkpoint import compose_for_run
+from afa_cli.config import check_trainable, compose_config
 from afa_cli.data import load_split, subsample
 from afa_cli.errors import UserError
 from afa_cli.evaluation.attacks import STOPWORDS, wordnet_synonyms
@@ -28,7 +29,7 @@ from afa_cli.evaluation.kinds import kind_names, probe_kind
 from afa_cli.evaluation.results import ProbeResult
 from afa_cli.evaluation.suites import load_suite, suite_names
 from afa_cli.lexicon import normalize_word
-from afa_cli.runs import Run
+from afa_cli.runs import ProbeRecord, Run, SuiteRunReport
 from afa_cli.variants import group_by_variant, variant_overrides
 from afa_cli.views.markdown import render_markdown
 from afa_cli.views.sections import Table
@@ -322,6 +323,52 @@ def test_a_suite_comparison_that_cannot_pair_is_refused_before_scoring(
     assert not any((run / "suites").exists() for run in runs.values())  # nothing scored
 
 
+def test_a_suite_report_reads_back_as_it_was_written(tmp_path):
+    run = Run(tmp_path / "run")
+    report = SuiteRunReport(
+        suite="transfer", description="in and out of domain", run=str(run.path),
+        checkpoint=str(run.checkpoint("best")), overrides=["afa=off"],
+        probes=[ProbeRecord("yelp", "scores", "yelp", "test", 4, {"accuracy": 0.75},
+                            np.array([True, False, True, True]), ["yelp.csv"], 1.5)],
+        skipped={"attack_synonyms": "no WordNet here"}, missing=["imdb_cad"])
+    folder = run.new_suite_report(report)
+    written = (folder / Run.SUITE_REPORT).read_text()
+    assert list(json.loads(written)) == ["suite", "description", "run", "checkpoint", "overrides",
+                                         "probes", "skipped", "missing", "complete"]
+    assert json.loads(written)["probes"] == [{
+        "probe": "yelp", "kind": "scores", "dataset": "yelp", "split": "test",
+        "num_examples": 4, "metrics": {"accuracy": 0.75}, "files": ["yelp.csv"],
+        "correct": "1011", "seconds": 1.5}]
+    read = Run.suite_report(folder)
+    assert read.to_dict() == report.to_dict() and not read.complete
+    assert read.probes[0].correct.tolist() == [True, False, True, True]
+    assert "transfer" not in run.suite_reports()   # it still misses a probe
+    Run.write_suite_report(folder, read)
+    assert (folder / Run.SUITE_REPORT).read_text() == written   # byte for byte
+    read.missing.clear()
+    Run.write_suite_report(folder, read)
+    assert json.loads((folder / Run.SUITE_REPORT).read_text())["complete"] is True
+    assert run.suite_reports() == {"transfer": folder / Run.SUITE_REPORT}
+
+
+def test_an_older_suite_report_reads_without_the_keys_it_lacks(tmp_path):
+    run = Run(tmp_path / "run")
+    folder = run.path / Run.SUITES / "transfer"
+    folder.mkdir(parents=True)
+    (folder / Run.SUITE_REPORT).write_text(json.dumps({"suite": "transfer", "probes": [{
+        "probe": "yelp", "kind": "scores", "dataset": "yelp", "split": "test",
+        "num_examples": 2, "metrics": {"accuracy": 0.5}}]}))
+    report = Run.suite_report(folder)
+    assert (report.description, report.run, report.checkpoint, report.overrides,
+            report.skipped, report.missing) == ("", None, None, [], {}, [])
+    assert report.complete and run.suite_reports() == {"transfer": folder / Run.SUITE_REPORT}
+    probe = report.probes[0]
+    assert (probe.correct, probe.files, probe.seconds) == (None, [], None)
+    assert ProbeResult.of(probe).headline == 0.5
+    (folder / Run.SUITE_REPORT).write_text(json.dumps({"probes": []}))   # not a suite report
+    assert Run.suite_report(folder) is None and run.suite_reports() == {}
+
+
 def synthetic_report(tmp_path: Path, datasets=("sst2", "mr"), seeds=(1, 2, 3)) -> SuiteReport:
     """Suite `all` over a dataset × afa grid as its runs would report it, with made-up numbers,
     compared by the real pairing and statistics."""
@@ -448,6 +495,26 @@ def test_a_runs_own_dataset_overrides_do_not_reach_another_dataset(tmp_path):
     yelp = compose_for_run(run, [], dataset="yelp")
     assert yelp.dataset.name == "yelp" and yelp.dataset.path is None
     assert yelp.dataset.split_seed == 0 and yelp.afa.enabled is False  # the rest stays the run's
+
+
+def test_a_run_is_read_with_what_it_was_trained_with_whatever_its_options_became(tmp_path):
+    """Overrides given to a run's later commands change what they name, read from the run's
+    config.yaml; an option file edited since training does not reach the run."""
+    (tmp_path / "conf" / "afa").mkdir(parents=True)
+    mine = tmp_path / "conf" / "afa" / "mine.yaml"
+    mine.write_text("defaults: [schema, _self_]\nmask_ratio: 0.3\n")
+    run = Run(tmp_path / "run")
+    run.path.mkdir()
+    overrides = ["afa=mine", "dataset.split_seed=3"]
+    run.write_config(compose_config(overrides, [tmp_path / "conf"]), overrides,
+                     [tmp_path / "conf"])
+    mine.write_text("defaults: [schema, _self_]\nmask_ratio: 0.2\n")
+    cfg = compose_for_run(run, ["model.max_length=64", "+note=again"])
+    assert cfg.afa.mask_ratio == 0.3 and cfg.dataset.split_seed == 3   # the run's
+    assert cfg.model.max_length == 64 and cfg.note == "again"           # the overrides'
+    assert compose_for_run(run, ["afa=mine"]).afa.mask_ratio == 0.2     # named: composed now
+    with pytest.raises(UserError, match="model.max_lenght"):
+        compose_for_run(run, ["model.max_lenght=64"])
 
 
 STOPPABLE_SUITE = """\

@@ -3,6 +3,7 @@ import io
 import json
 import math
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -25,6 +27,7 @@ from afa_cli.config import compose_config, group_options
 from afa_cli.distributed import available_cores
 from afa_cli.runs import Run
 from afa_cli.errors import UserError
+from afa_cli.sweep import runner
 from afa_cli.sweep.grid import check_jobs, parse, plan_sweep
 from afa_cli.sweep.launch import resume_sweep
 from afa_cli.sweep.plot import draw_metric
@@ -73,14 +76,15 @@ def test_glob_selects_options_of_a_config_group(tmp_path):
         "afa=default", "afa=divergence"]
     (tmp_path / "afa").mkdir()
     (tmp_path / "afa" / "mine.yaml").write_text("defaults:\n  - default\n  - _self_\nmask_ratio: 0.4\n")
-    assert "afa=mine" in [job.overrides[0] for job in plan_sweep(["afa=glob(*)"], tmp_path).jobs]
+    assert "afa=mine" in [job.overrides[0]
+                          for job in plan_sweep(["afa=glob(*)"], [tmp_path]).jobs]
 
 
 def test_a_preset_line_with_a_key_twice_is_refused(tmp_path):
     (tmp_path / "sweep").mkdir()
     (tmp_path / "sweep" / "twice.yaml").write_text("grids:\n  - seed=1,2 afa=off seed=3\n")
     with pytest.raises(UserError, match=r"sweep preset 'twice': seed is given twice"):
-        plan_sweep(["+sweep=twice"], tmp_path)
+        plan_sweep(["+sweep=twice"], [tmp_path])
 
 
 def test_job_names_and_swept_keys():
@@ -117,13 +121,13 @@ def test_mask_ratio_preset_and_command_line_merge():
 def test_study_presets(preset, jobs, first):
     plan = plan_sweep([f"+sweep={preset}"])
     assert len(plan.jobs) == jobs and plan.jobs[0].overrides == first
-    check_jobs(plan.jobs, None)
+    check_jobs(plan.jobs, [])
 
 
 def test_every_job_is_checked_before_anything_runs():
     plan = plan_sweep(["afa.mask_ratio=0.1,1.5"])
     with pytest.raises(Exception, match=r"job 001_afa.mask_ratio=1.5: Invalid config: afa.mask_ratio"):
-        check_jobs(plan.jobs, None)
+        check_jobs(plan.jobs, [])
 
 
 # ---- command-line errors: one line, exit 2, nothing written -----------------------------------
@@ -329,22 +333,23 @@ def test_plot_draws_the_baseline_as_a_reference_line(hand_made_sweep):
 
 # ---- sweep.yaml --------------------------------------------------------------------------------
 
-def test_sweep_state_keeps_its_config_dir_relative_and_reads_older_absolute_ones(tmp_path):
+def test_sweep_state_keeps_its_config_dirs_relative_and_reads_older_absolute_ones(tmp_path):
     folder, config_dir = tmp_path / "out" / "sweeps" / "s", tmp_path / "conf"
     folder.mkdir(parents=True)
     config_dir.mkdir()
-    SweepState.create(folder, command="afa sweep seed=1,2", config_dir=config_dir, preset=None,
+    SweepState.create(folder, command="afa sweep seed=1,2", config_dirs=[config_dir], preset=None,
                       launcher=[], grids=["seed=1,2"], swept_keys=["seed"],
                       jobs=[JobState("000_seed=1", ["seed=1"], {"seed": "1"})])
-    assert read_state(folder)["config_dir"] == "../../../conf"
-    assert SweepState.read(folder).config_path == config_dir.resolve()
-    SweepState.from_dict(folder, {**read_state(folder), "config_dir": str(config_dir)}).save()
-    assert SweepState.read(folder).config_path == config_dir.resolve()
+    assert read_state(folder)["config_dirs"] == ["../../../conf"]
+    assert SweepState.read(folder).config_paths == [config_dir.resolve()]
+    older = {key: value for key, value in read_state(folder).items() if key != "config_dirs"}
+    SweepState.from_dict(folder, {**older, "config_dir": str(config_dir)}).save()
+    assert SweepState.read(folder).config_paths == [config_dir.resolve()]
 
 
 def test_job_updates_from_many_threads_all_reach_sweep_yaml(tmp_path):
     jobs = [JobState(f"{i:03d}", [f"seed={i}"], {"seed": str(i)}) for i in range(40)]
-    state = SweepState.create(tmp_path, command="afa sweep seed=range(40)", config_dir=None,
+    state = SweepState.create(tmp_path, command="afa sweep seed=range(40)", config_dirs=[],
                               preset=None, launcher=[], grids=[], swept_keys=["seed"], jobs=jobs)
 
     def run(job):
@@ -355,6 +360,74 @@ def test_job_updates_from_many_threads_all_reach_sweep_yaml(tmp_path):
         list(pool.map(run, jobs))
     assert [(job["status"], job["attempts"]) for job in read_state(tmp_path)["jobs"]] == [
         ("done", 1)] * 40
+
+
+# ---- --config-dir folders, without training -----------------------------------------------------
+
+@pytest.fixture
+def untrained_jobs(monkeypatch):
+    """Every job's `python -m afa_cli train ...` run as `true -m afa_cli train ...`, which ends at
+    once: the job fails untrained, and its job.log starts with the command it was given."""
+    monkeypatch.setattr(runner, "sys", SimpleNamespace(executable="true"))
+
+
+def given_config_dirs(run_dir: Path) -> list[Path]:
+    """The --config-dir folders of the afa train command a job's job.log starts with."""
+    command = shlex.split(Run(run_dir).job_log.read_text().splitlines()[0].removeprefix("$ "))
+    return [Path(command[i + 1]) for i, arg in enumerate(command) if arg == "--config-dir"]
+
+
+def config_dir_with_afa_option(folder: Path) -> Path:
+    """A config folder holding afa=mine: the default method with mask_ratio 0.4."""
+    config_dir = folder / "conf"
+    (config_dir / "afa").mkdir(parents=True)
+    (config_dir / "afa" / "mine.yaml").write_text(
+        "defaults:\n  - default\n  - _self_\nmask_ratio: 0.4\n")
+    return config_dir
+
+
+def test_a_sweep_takes_a_preset_and_an_option_from_two_config_dirs_and_gives_jobs_both(
+        tmp_path, untrained_jobs):
+    presets = _config_dir_with_preset(tmp_path / "presets", "afa=mine seed=1,2")
+    options = config_dir_with_afa_option(tmp_path / "options")
+    result = CliRunner().invoke(app, ["sweep", "+sweep=tiny", "--config-dir", str(presets),
+                                      "--config-dir", str(options),
+                                      f"output_dir={tmp_path / 'out'}"])
+    assert "not done" in result.stderr  # its jobs composed, ran and failed untrained
+    sweep_dir, = (tmp_path / "out" / "sweeps").iterdir()
+    assert read_state(sweep_dir)["config_dirs"] == ["../../../presets/conf",
+                                                    "../../../options/conf"]
+    state = SweepState.read(sweep_dir)
+    assert state.config_paths == [presets.resolve(), options.resolve()]
+    assert state.command.endswith(f"--config-dir {presets} --config-dir {options}")
+    assert [job.values for job in state.jobs] == [{"seed": "1"}, {"seed": "2"}]
+    assert all(job.overrides[0] == "afa=mine" for job in state.jobs)
+    for job in state.jobs:  # given both folders, in order: the config the sweep composed
+        assert given_config_dirs(state.job_dir(job)) == state.config_paths
+        assert compose_config(job.overrides, state.config_paths).afa.mask_ratio == 0.4
+
+
+def test_an_older_sweep_yaml_of_one_config_dir_resumes_with_it(tmp_path, untrained_jobs):
+    options = config_dir_with_afa_option(tmp_path / "options")
+    sweep_dir = tmp_path / "out" / "sweeps" / "older"
+    sweep_dir.mkdir(parents=True)
+    job = _job("000_seed=1", {"afa": "mine", "seed": "1"}, "failed")
+    (sweep_dir / SweepState.FILE).write_text(yaml.safe_dump({  # as sweeps were written before
+        "command": f"afa sweep afa=mine seed=1,2 --jobs 1 --config-dir {options}",
+        "created": "2024-01-01T00:00:00", "config_dir": "../../../options/conf", "preset": None,
+        "launcher": [], "grids": ["afa=mine seed=1,2"], "swept_keys": ["seed"], "pid": None,
+        "jobs": [job]}, sort_keys=False))
+    assert SweepState.read(sweep_dir).config_dirs == ["../../../options/conf"]
+    resume_sweep(sweep_dir, 1, Console(quiet=True))
+    assert given_config_dirs(sweep_dir / job["name"]) == [options.resolve()]
+    saved = yaml.safe_load((sweep_dir / SweepState.FILE).read_text())
+    assert saved["config_dirs"] == ["../../../options/conf"] and "config_dir" not in saved
+
+
+def test_resume_refuses_config_dirs_of_its_own(hand_made_sweep, tmp_path):
+    result = CliRunner().invoke(app, ["sweep", "--resume", str(hand_made_sweep),
+                                      "--config-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "drop the overrides, --name and --config-dir" in result.stderr
 
 
 # ---- real sweeps ------------------------------------------------------------------------------

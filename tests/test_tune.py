@@ -31,6 +31,8 @@ from afa_cli.tune.state import TuneState
 from afa_cli.tune.study import (ERROR, RETRIED, counted, create_study, load_study, may_ask,
                                 sampler, storage_url)
 from conftest import ROOT, TINY, another_writer, needs_data, run_afa
+# untrained_jobs: a fixture, used by naming it
+from test_sweep import config_dir_with_afa_option, given_config_dirs, untrained_jobs
 
 # TINY, leaving the search to split the cores between its trials.
 TINY_SPLIT = [o for o in TINY if not o.startswith("train.num_threads=")]
@@ -73,7 +75,7 @@ def test_afa_preset_searches_the_methods_keys_and_every_value_composes():
     space = load_space("afa", [])
     assert [p.key for p in space] == ["afa.mask_ratio", "afa.pg_weight", "afa.entropy_weight",
                                      "afa.d_lr", "afa.warmup_steps", "afa.policy", "afa.layer"]
-    assert check_space("afa", space, ["train=quick"], None) == Path("outputs")
+    assert check_space("afa", space, ["train=quick"], []) == Path("outputs")
 
 
 @pytest.mark.parametrize("value", [0.25, 1e-05, -1, True, None, "complement", "1", "a b,c",
@@ -101,7 +103,7 @@ def test_sampled_values_reach_the_config_exactly(value):
 def test_a_bad_search_space_is_one_line_before_anything_is_written(tmp_path, spec, message):
     config_dir = config_dir_with_space(tmp_path, spec)
     with pytest.raises(UserError) as err:
-        tune(["+tune=tiny", f"output_dir={tmp_path / 'out'}"], trials=2, config_dir=config_dir,
+        tune(["+tune=tiny", f"output_dir={tmp_path / 'out'}"], trials=2, config_dirs=[config_dir],
              console=quiet())
     assert message in str(err.value) and "\n" not in str(err.value)
     assert str(err.value).startswith("Search space 'tiny'")
@@ -152,7 +154,7 @@ def test_resume_needs_a_tune_folder_and_takes_only_trials_and_jobs(tmp_path):
 def hand_made_tune(tmp_path: Path) -> TuneState:
     folder = tmp_path / "tune"
     folder.mkdir()
-    state = TuneState.create(folder, None, command="afa tune +tune=tiny --trials 2",
+    state = TuneState.create(folder, [], command="afa tune +tune=tiny --trials 2",
                              preset="tiny", overrides=[], space=SPACE, objectives=["accuracy"],
                              pruner=None, trials=2)
     create_study(state, ["maximize"])
@@ -192,6 +194,48 @@ def test_the_report_notes_plots_the_study_cannot_make_yet(tmp_path):
     assert result.notes == [
         "history_accuracy.png not drawn: it needs 1 complete trials, the study has 0.",
         "importances.png not drawn: it needs 2 complete trials, the study has 0."]
+
+
+# ---- --config-dir folders, without training -----------------------------------------------------
+
+def test_a_search_takes_its_space_and_an_option_from_two_config_dirs_and_gives_trials_both(
+        tmp_path, untrained_jobs):
+    spaces = config_dir_with_space(tmp_path / "spaces",
+                                   {"afa": {"type": "categorical", "choices": ["mine"]}})
+    options = config_dir_with_afa_option(tmp_path / "options")
+    result = CliRunner().invoke(app, ["tune", "+tune=tiny", f"output_dir={tmp_path / 'out'}",
+                                      "--trials", "1", "--config-dir", str(spaces),
+                                      "--config-dir", str(options)])
+    assert "No trial completed" in result.stderr  # its trial composed, ran and failed untrained
+    folder = the_tune_folder(tmp_path / "out")
+    saved = yaml.safe_load((folder / TuneState.FILE).read_text())
+    assert saved["config_dirs"] == ["../../../spaces/conf", "../../../options/conf"]
+    state = TuneState.read(folder)
+    assert state.config_paths == [spaces.resolve(), options.resolve()]
+    assert state.command.endswith(f"--config-dir {spaces} --config-dir {options}")
+    assert "afa=mine" in Run(folder / "trial_000").job_log.read_text()
+    assert given_config_dirs(folder / "trial_000") == state.config_paths
+
+
+def test_an_older_tune_yaml_of_one_config_dir_resumes_with_it(tmp_path, untrained_jobs):
+    folder = hand_made_tune(tmp_path).folder
+    options = config_dir_with_afa_option(tmp_path / "options")
+    older = yaml.safe_load((folder / TuneState.FILE).read_text())
+    del older["config_dirs"]  # as searches were written before: one folder, and a trial needs it
+    (folder / TuneState.FILE).write_text(yaml.safe_dump(
+        {**older, "config_dir": "../options/conf", "overrides": ["afa=mine"]}, sort_keys=False))
+    assert TuneState.read(folder).config_dirs == ["../options/conf"]
+    tune([], trials=1, resume=folder, console=quiet())
+    assert given_config_dirs(folder / "trial_000") == [options.resolve()]
+    saved = yaml.safe_load((folder / TuneState.FILE).read_text())
+    assert saved["config_dirs"] == ["../options/conf"] and "config_dir" not in saved
+
+
+def test_resume_refuses_config_dirs_of_its_own(tmp_path):
+    folder = hand_made_tune(tmp_path).folder
+    result = CliRunner().invoke(app, ["tune", "--resume", str(folder), "--config-dir",
+                                      str(tmp_path)])
+    assert result.exit_code == 2 and "only --trials and --jobs may change" in result.stderr
 
 
 # ---- real searches ------------------------------------------------------------------------------

@@ -129,7 +129,7 @@ def new_database(server: str) -> str:
 def start(tmp_path: Path, storage: str, *overrides: str, join: bool = False, trials: int = 2):
     """A shared search created (or joined) as a worker would, without running a trial."""
     return start_tune(["+tune=tiny", f"output_dir={tmp_path / 'out'}", *overrides], trials,
-                      ["accuracy"], 1, STUDY, config_dir_with_space(tmp_path, SPACE),
+                      ["accuracy"], 1, STUDY, [config_dir_with_space(tmp_path, SPACE)],
                       PrunerOptions(), None, quiet(), storage, join)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from afa_cli.config import compose_config
 from afa_cli.errors import UserError
@@ -26,11 +26,10 @@ def replay(paths: list[Path], to: str, experiment: str | None,
                         f"{', '.join(backends.BACKENDS)}.")
     backends.check(trackers)
     for run in runs:
-        yield replay_run(run, trackers, experiment, logger.experiment)
+        yield replay_run(run, trackers, experiment)
 
 
-def replay_run(run: Run, trackers: dict[str, DictConfig], experiment: str | None,
-               default_experiment: str) -> str:
+def replay_run(run: Run, trackers: dict[str, DictConfig], experiment: str | None) -> str:
     try:
         run.lock()  # a training still writing it would add events after the replay
     except UserError as busy:
@@ -41,9 +40,9 @@ def replay_run(run: Run, trackers: dict[str, DictConfig], experiment: str | None
         if not todo:
             return f"skipped {run.path}: already in {', '.join(trackers)}"
         config = run.config()
-        # --experiment, else the one the run was trained for (runs from before trackers name none)
-        target = Target(run=run, config=config, experiment=experiment or OmegaConf.select(
-            config, "logger.experiment", default=default_experiment), start_step=0)
+        # --experiment, else the one the run was trained for
+        target = Target(run=run, config=config,
+                        experiment=experiment or config.logger.experiment, start_step=0)
         events = run.events()
         places = []
         for tracker in backends.start(todo, target):

@@ -15,8 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from afa_cli import files, runs
-from afa_cli.checkpoint import load_composed
-from afa_cli.config import compose_for_run
+from afa_cli.checkpoint import compose_for_run, load_composed
 from afa_cli.data import Split, load_split, training_rows
 from afa_cli.distributed import resolve_device
 from afa_cli.errors import UserError
@@ -199,13 +198,13 @@ def _resumed(request: SuiteRequest, planned: list[PlannedRun], suite: Suite) -> 
     resumed: dict[Path, Path] = {}
     for folder in request.resume:
         report = runs.Run.suite_report(folder)
-        if report is None or "probes" not in report:
+        if report is None:
             raise UserError(f"--resume {folder}: no suite report there; give the report folder "
                             f"an interrupted evaluation printed (RUN/{runs.Run.SUITES}/"
                             f"{suite.name}[-N]).")
-        if report.get("suite") != suite.name:
-            raise UserError(f"--resume {folder} is a report of suite {report.get('suite')}, not "
-                            f"{suite.name}; give --suite {report.get('suite')}.")
+        if report.suite != suite.name:
+            raise UserError(f"--resume {folder} is a report of suite {report.suite}, not "
+                            f"{suite.name}; give --suite {report.suite}.")
         run = Path(folder).resolve().parent.parent
         if run not in runs_given:
             raise UserError(f"--resume {folder} belongs to the run {shown_path(run)}, which is "
@@ -213,18 +212,17 @@ def _resumed(request: SuiteRequest, planned: list[PlannedRun], suite: Suite) -> 
         if run in resumed:
             raise UserError(f"--resume {folder}: {shown_path(resumed[run])} continues the same "
                             "run; give one report folder per run.")
-        scored = Path(str(report.get("checkpoint", ""))).name
+        scored = Path(report.checkpoint or "").name
         if scored != runs_given[run].checkpoint.resolve().name:
             raise UserError(f"--resume {folder} scored the checkpoint {scored} of its run, not "
                             f"{runs_given[run].checkpoint.name}; give the same run or checkpoint "
                             "folder as then.")
-        if list(report.get("overrides", [])) != list(request.overrides):
-            given = " ".join(report.get("overrides", [])) or "none"
+        if report.overrides != list(request.overrides):
+            given = " ".join(report.overrides) or "none"
             raise UserError(f"--resume {folder} was scored with the overrides {given}; give the "
                             "same overrides, or drop --resume to evaluate anew.")
-        measured = [name for name in (*(p["probe"] for p in report["probes"]),
-                                      *report.get("skipped", {})) if name not in
-                    {probe.name for probe in suite.probes}]
+        measured = [name for name in report.finished
+                    if name not in {probe.name for probe in suite.probes}]
         if measured:
             raise UserError(f"--resume {folder}: suite {suite.name} has no probe {measured[0]} "
                             "any more; it changed since that report was written. Drop --resume "
@@ -264,9 +262,9 @@ class _Started:
                     "same command again.")
         done = []
         for folder in self.folders.values():
-            report = runs.Run.suite_report(folder) or {}
-            finished = [*(p["probe"] for p in report.get("probes", [])), *report.get("skipped", {})]
-            missing = report.get("missing", [])
+            report = runs.Run.suite_report(folder)
+            finished, missing = ((report.finished, report.missing) if report is not None
+                                 else ([], []))
             done.append(f"{shown_path(folder)} " + (
                 "complete" if not missing else f"{len(finished)} of "
                 f"{len(finished) + len(missing)} probes done"
@@ -288,22 +286,21 @@ def _evaluate_run(plan: PlannedRun, suite: Suite, request: SuiteRequest, console
     """The run's probes into a new report folder, or, resuming one, only the probes it misses.
     The report is written after every probe, saying which probes it still misses: a stopped
     suite keeps what it measured, and --resume continues it."""
-    report, results = _report_to_continue(plan, suite, request, resume)
+    report = _report_to_continue(plan, suite, request, resume)
+    results = {probe.probe: ProbeResult.of(probe) for probe in report.probes}
     order = {probe.name: index for index, probe in enumerate(suite.probes)}
-    todo = [p for p in suite.probes if p.name not in results and p.name not in report["skipped"]]
-    report["missing"] = [probe.name for probe in todo]
-    report["complete"] = not todo
+    todo = [p for p in suite.probes if p.name not in report.finished]
+    report.missing = [probe.name for probe in todo]
     folder = resume
     if todo:
         loaded = load_composed(plan.checkpoint, plan.run, plan.cfg, require_trained_head=True,
                                device=resolve_device(request.device, option="--device "))
         if folder is None:
-            folder = plan.run.new_suite_report(suite.name, report)
+            folder = plan.run.new_suite_report(report)
         else:
             console.print(f"  continuing {shown_path(folder)}: {len(todo)} of "
                           f"{len(suite.probes)} probes left", highlight=False)
     started.folders[plan.run.path] = folder
-    path = folder / runs.Run.SUITE_REPORT
     if todo:
         context = ProbeContext(loaded=loaded, train_ranking=_train_ranking(plan.cfg, load_rows),
                                out_folder=folder, console=console,
@@ -317,38 +314,35 @@ def _evaluate_run(plan: PlannedRun, suite: Suite, request: SuiteRequest, console
             start = time.perf_counter()
             result = _measure(probe, plan.datasets[probe.name], context, measured, report)
             if result is not None:
-                results[probe.name] = result
-                report["probes"].append(results[probe.name].to_dict()
-                                        | {"seconds": round(time.perf_counter() - start, 2)})
-                report["probes"].sort(key=lambda p: order[p["probe"]])
-            report["missing"].remove(probe.name)
-            report["complete"] = not report["missing"]
+                results[probe.name] = replace(result,
+                                              seconds=round(time.perf_counter() - start, 2))
+                report.probes = sorted([*report.probes, results[probe.name]],
+                                       key=lambda p: order[p.probe])
+            report.missing.remove(probe.name)
             # after every probe: a stop keeps what was measured
-            runs.write_json(path, report, then=f"continue with: {started.continue_command()}")
+            runs.Run.write_suite_report(folder, report,
+                                        then=f"continue with: {started.continue_command()}")
     results = {name: results[name] for name in sorted(results, key=order.__getitem__)}
     return RunResults(run=plan.run, seed=plan.seed, variant=plan.variant, results=results,
-                      skipped=report["skipped"], report=path)
+                      skipped=report.skipped, report=folder / runs.Run.SUITE_REPORT)
 
 
 def _report_to_continue(plan: PlannedRun, suite: Suite, request: SuiteRequest,
-                        resume: Path | None) -> tuple[dict, dict[str, ProbeResult]]:
-    """The run's suite report and the probe results it holds: the report folder's, resuming
-    one, else a new report without any."""
+                        resume: Path | None) -> runs.SuiteRunReport:
+    """The run's suite report: the report folder's, resuming one, else a new report without
+    any probe."""
     if resume is not None:
-        report = runs.Run.suite_report(resume)
-        results = {p["probe"]: ProbeResult.from_dict(p) for p in report["probes"]}
-    else:
-        report = {"suite": suite.name, "description": suite.description,
-                  # absolute: kept results (benchmarks/results.py) make them relative to the run
-                  "run": str(plan.run.path.resolve()), "checkpoint": str(plan.checkpoint.resolve()),
-                  "overrides": list(request.overrides), "probes": [], "skipped": {}}
-        results = {}
-    report.setdefault("skipped", {})
-    return report, results
+        return runs.Run.suite_report(resume)
+    # absolute: kept results (benchmarks/results.py) make them relative to the run
+    return runs.SuiteRunReport(suite=suite.name, description=suite.description,
+                               run=str(plan.run.path.resolve()),
+                               checkpoint=str(plan.checkpoint.resolve()),
+                               overrides=list(request.overrides))
 
 
 def _measure(probe: ProbeConfig, dataset: DictConfig, context: ProbeContext,
-             measured: dict[tuple, ProbeResult], report: dict) -> ProbeResult | None:
+             measured: dict[tuple, ProbeResult],
+             report: runs.SuiteRunReport) -> ProbeResult | None:
     """The probe's result under its name; a measurement in `measured` is not made again, a new
     one joins them. None when a probe of a kind a suite can go without cannot run here: the
     report's skipped says why."""
@@ -359,7 +353,7 @@ def _measure(probe: ProbeConfig, dataset: DictConfig, context: ProbeContext,
     except UserError as err:
         if not probe_kind(probe.kind).skippable:
             raise
-        report["skipped"][probe.name] = str(err)  # e.g. no WordNet: the rest runs
+        report.skipped[probe.name] = str(err)  # e.g. no WordNet: the rest runs
         context.console.print(f"  skipped {probe.name}: {err}", highlight=False)
         return None
     return replace(measured[same], probe=probe.name)

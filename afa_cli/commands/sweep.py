@@ -3,6 +3,7 @@ summary's tables for the terminal."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -19,7 +20,7 @@ NARROW_LEAVES_OUT = ("seeds", "p")
 
 
 def sweep(overrides: list[str], parallel: int = 1, name: str | None = None,
-          config_dir: Path | None = None, resume: Path | None = None,
+          config_dirs: Sequence[Path] = (), resume: Path | None = None,
           summarize_dir: Path | None = None, metric: str = DEFAULT_RUN_METRIC,
           console: Console | None = None, baseline: str | None = None) -> SweepReport:
     """Start a sweep, resume one, or only summarize one; returns its summary."""
@@ -34,7 +35,7 @@ def sweep(overrides: list[str], parallel: int = 1, name: str | None = None,
         raise UserError("Use either --resume or --summarize, not both.")
     existing = resume if resume is not None else summarize_dir
     if existing is not None:
-        if overrides or name or config_dir:
+        if overrides or name or config_dirs:
             raise UserError("--resume and --summarize use the sweep's own grid; "
                             "drop the overrides, --name and --config-dir.")
         if baseline is not None:
@@ -43,8 +44,8 @@ def sweep(overrides: list[str], parallel: int = 1, name: str | None = None,
         if resume is not None:
             resume_sweep(Path(resume), parallel, console)
         return summarize(Path(existing), metric, baseline)
-    started = start_sweep(args=overrides, parallel=parallel, name=name, config_dir=config_dir,
-                          console=console, baseline=baseline)
+    started = start_sweep(args=overrides, parallel=parallel, name=name,
+                          config_dirs=list(config_dirs), console=console, baseline=baseline)
     return summarize(started, metric, baseline)
 
 

@@ -28,7 +28,7 @@ def train(cfg: DictConfig | None, overrides: list[str], console: Console,
     else:  # everything that can be refused before a folder is made or a model loaded
         check_trainable(cfg)
         Run.check_new(cfg)
-        trackers.check(trackers.chosen(cfg.get("logger")))
+        trackers.check(trackers.chosen(cfg.logger))
     ctx = distributed.setup(cfg.train.device)
     try:
         resume_state = None

@@ -1,5 +1,5 @@
 """The run configuration: its schema (schema.py) and its composition with Hydra (compose.py)."""
 
-from afa_cli.config.compose import check_trainable, compose_config, compose_for_run, group_options
+from afa_cli.config.compose import check_trainable, compose_config, group_options
 
-__all__ = ["check_trainable", "compose_config", "compose_for_run", "group_options"]
+__all__ = ["check_trainable", "compose_config", "group_options"]

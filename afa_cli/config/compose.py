@@ -18,7 +18,6 @@ from omegaconf.errors import ConfigKeyError, ValidationError
 from afa_cli.config.schema import GROUPS, LORA_SCHEMA, invalid_values, register
 from afa_cli.errors import UserError
 from afa_cli.metrics import registry
-from afa_cli.runs import Run
 
 CONF_PACKAGE = "afa_cli.conf"
 register()
@@ -61,38 +60,19 @@ def compose_config(overrides: list[str], config_dirs: Sequence[Path] = ()) -> Di
 
 def check_trainable(cfg: DictConfig) -> None:
     """What afa train refuses in a composed config that is valid for evaluation."""
-    chosen = cfg.train.get("best_metric", registry.ACCURACY.key)
+    chosen = cfg.train.best_metric
     ranked = [m.key for m in registry.SCORES if m.higher_is_better is not None]
     if chosen not in ranked:
         raise UserError(f"train.best_metric={chosen}: choose one of {', '.join(ranked)}.")
-    layers, layer = cfg.model.get("num_layers"), cfg.afa.get("layer")
+    layers, layer = cfg.model.num_layers, cfg.afa.layer
     if layers is not None and layer is not None and not -layers <= layer < layers:
         # the model's own depth is known only once it loads; a cut one is known now
         raise UserError(f"afa.layer={layer} is out of range: model.num_layers={layers} keeps "
                         f"layers {-layers} to {layers - 1}.")
-    if cfg.dataset.get("eval_only"):
+    if cfg.dataset.eval_only:
         raise UserError(f"dataset={cfg.dataset.name} is for evaluation only: train on another "
                         f"dataset, then score this one with afa eval RUN dataset="
                         f"{cfg.dataset.name} (or afa eval RUN --suite transfer).")
-
-
-def compose_for_run(run: Run | None, overrides: list[str], config_dirs: Sequence[Path] = (),
-                    dataset: str | None = None) -> DictConfig:
-    """The config a run's checkpoint is read with: with no overrides the run's own config.yaml,
-    else the run's overrides plus these, composed with the config folders the run was composed
-    with and then config_dirs. `run` None (a checkpoint folder outside a run): these alone.
-    `dataset` reads it with another dataset: the run's own dataset overrides (its path, columns,
-    seed of the validation split) are left out, so that they do not change that one."""
-    if dataset is not None:
-        overrides = [*overrides, f"dataset={dataset}"]
-    if run is None:
-        return compose_config(overrides, config_dirs)
-    if not overrides:
-        return run.config()
-    own = run.overrides()
-    if dataset is not None:
-        own = [o for o in own if o.lstrip("+~").split("=", 1)[0].split(".", 1)[0] != "dataset"]
-    return compose_config([*own, *overrides], [*run.config_dirs(), *config_dirs])
 
 
 def _bare_word_hint(word: str, config_dirs: Sequence[Path]) -> str:

@@ -219,6 +219,17 @@ def register() -> None:
     store.store(group="model", name=LORA_SCHEMA, node=LoraModelConfig)
 
 
+def on_schema(saved: DictConfig) -> DictConfig:
+    """A run's saved config on today's schema, the one place older runs are brought up to date:
+    a key added since the run was made reads its default, and every value has its schema type.
+    Keys outside the schema (a LoRA model's, a +key=value) stay as saved."""
+    typed = OmegaConf.structured(Config)
+    if "lora" in saved.get("model", {}):
+        typed.model = OmegaConf.structured(LoraModelConfig)
+    OmegaConf.set_struct(typed, False)
+    return OmegaConf.merge(typed, saved)
+
+
 BOUNDS = {"gt": operator.gt, "ge": operator.ge, "lt": operator.lt, "le": operator.le}
 SYMBOLS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 

@@ -3,7 +3,6 @@ variants of runs, and every variant's paired comparison with its baseline varian
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -67,14 +66,14 @@ class SuiteReport:
 
 def read_run_results(run: runs.Run, suite: str) -> RunResults | None:
     """A run's latest report of a suite, as the comparison reads it (kept runs included)."""
-    report = run.suite_reports().get(suite)
-    if report is None:
+    path = run.suite_reports().get(suite)
+    if path is None:
         return None
-    payload = json.loads(report.read_text(encoding="utf-8"))
+    report = run.suite_report(path.parent)
     cfg = run.config()
-    results = {p["probe"]: ProbeResult.from_dict(p) for p in payload["probes"]}
+    results = {probe.probe: ProbeResult.of(probe) for probe in report.probes}
     return RunResults(run, int(cfg.seed), variant_overrides(run, cfg.dataset.name), results,
-                      payload.get("skipped", {}), report)
+                      report.skipped, path)
 
 
 class Member(Protocol):

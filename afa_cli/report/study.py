@@ -5,7 +5,6 @@ its validation scores, and every suite the runs were evaluated with, compared th
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,7 +87,7 @@ def read_study(paths: list[Path], baseline: str | None) -> Study:
             if path.resolve() not in seen:
                 seen.add(path.resolve())
                 run = Run(path)
-                config = run.config()
+                config = run.saved_config()  # how the run was made, as recorded
                 name = path.name if source.kind == "run" else f"{source.path.name}/{path.name}"
                 runs.append(StudyRun(run, run.summary(), config,
                                      variant_overrides(run, config.dataset.name), name))
@@ -151,7 +150,7 @@ def _suite(name: str, runs: list[StudyRun], baseline: str | None) -> SuiteReport
         pairing = baseline_pairs(variants, baseline)
     except UserError as err:
         pairing = Pairing(baseline, [], [str(err).rstrip(".")])
-    description = json.loads(results[0].report.read_text(encoding="utf-8")).get("description", "")
+    description = Run.suite_report(results[0].report.parent).description
     suite = Suite(name, description, [ProbeConfig(probe) for probe in probes])
     return SuiteReport(suite, results, variants, compare_variants(probes, variants, pairing.pairs),
                        pairing)

@@ -19,8 +19,8 @@ A folder is created once and never overwritten; every JSON file is swapped in at
 Run (folder.py) is the one owner every other module asks about these files; the parts of it that
 handle metrics.jsonl (events.py), train.log (log.py), the eval and suite reports (reports.py),
 the checkpoints (checkpoints.py) and the lock (locks.py) live in their own modules. Beside them:
-the records (records.py), JSON writing (json_files.py) and the package versions and commit a
-summary records (provenance.py)."""
+the records (records.py), what a suite report holds (suite_report.py), JSON writing
+(json_files.py) and the package versions and commit a summary records (provenance.py)."""
 
 from afa_cli.runs.checkpoints import BEST, LAST
 from afa_cli.runs.folder import Run, new_timestamped_dir, resolve
@@ -29,7 +29,8 @@ from afa_cli.runs.locks import release_locks
 from afa_cli.runs.log import silent_log
 from afa_cli.runs.provenance import environment
 from afa_cli.runs.records import TRAIN, VALIDATION, Event, RunSummary
+from afa_cli.runs.suite_report import ProbeRecord, SuiteRunReport
 
-__all__ = ["BEST", "LAST", "TRAIN", "VALIDATION", "Event", "Run", "RunSummary", "environment",
-           "new_timestamped_dir", "release_locks", "resolve", "silent_log", "write_json",
-           "write_new_json"]
+__all__ = ["BEST", "LAST", "TRAIN", "VALIDATION", "Event", "ProbeRecord", "Run", "RunSummary",
+           "SuiteRunReport", "environment", "new_timestamped_dir", "release_locks", "resolve",
+           "silent_log", "write_json", "write_new_json"]

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from afa_cli import files
+from afa_cli.config.schema import on_schema
 from afa_cli.errors import UserError
 from afa_cli.paths import check_folder_path
 from afa_cli.runs.checkpoints import BEST, Checkpoints
@@ -90,7 +92,17 @@ class Run(MetricsEvents, TrainLog, EvaluationReports, Checkpoints, WriterLock):
                 OmegaConf.create([str(Path(d).resolve()) for d in config_dirs])), replace=True)
 
     def config(self) -> DictConfig:
-        """The resolved config the run was trained with."""
+        """The resolved config the run was trained with, on today's schema: what every command
+        that reads the run works from."""
+        try:
+            return on_schema(self.saved_config())
+        except OmegaConfBaseException as err:
+            raise UserError(f"{self.path / self.CONFIG}: {str(err).splitlines()[0]}; fix it, or "
+                            "restore it from a copy.") from None
+
+    def saved_config(self) -> DictConfig:
+        """config.yaml as written when the run was made, the keys added since absent: what a
+        report of how the run was made shows, and what a copy of the run keeps."""
         path = self.path / self.CONFIG
         try:
             return OmegaConf.load(path)

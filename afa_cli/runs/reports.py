@@ -1,5 +1,5 @@
 """A run's evaluation reports: afa eval's eval_<dataset>_<split>[_<checkpoint>][-N].json, and
-afa eval --suite's suites/<suite>[-N]/ folders."""
+afa eval --suite's suites/<suite>[-N]/ folders, each with its SuiteRunReport (suite_report.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from afa_cli import files
 from afa_cli.errors import UserError
 from afa_cli.runs.checkpoints import BEST
 from afa_cli.runs.json_files import write_json, write_new_json
+from afa_cli.runs.suite_report import SuiteRunReport
 
 
 class EvaluationReports:
@@ -29,7 +30,7 @@ class EvaluationReports:
         stem = f"eval_{dataset}_{split}" + ("" if checkpoint == BEST else f"_{checkpoint}")
         return write_new_json(self.path, stem, payload)
 
-    def new_suite_report(self, suite: str, payload: dict) -> Path:
+    def new_suite_report(self, report: SuiteRunReport) -> Path:
         """suites/<suite>/ for the first evaluation with a suite, suites/<suite>-2/, -3, ...
         for later ones, created here (two evaluations at once get two folders) with its first
         report.json: both or neither, so that a report that cannot be written (a full disk)
@@ -39,17 +40,18 @@ class EvaluationReports:
         try:
             created = files.make_folders(parent)
             for attempt in range(1, 10_000):
-                folder = parent / (suite if attempt == 1 else f"{suite}-{attempt}")
+                folder = parent / (report.suite if attempt == 1
+                                   else f"{report.suite}-{attempt}")
                 try:
                     folder.mkdir()
                     break
                 except FileExistsError:
                     continue
             else:
-                raise UserError(f"{parent} holds 10,000 evaluations with suite {suite}; move "
-                                "some away.")
+                raise UserError(f"{parent} holds 10,000 evaluations with suite {report.suite}; "
+                                "move some away.")
             created.insert(0, folder)
-            write_json(folder / self.SUITE_REPORT, payload)
+            self.write_suite_report(folder, report)
         except BaseException as err:
             files.remove_folders(created)
             if (failure := files.room_error(parent, err)) is not None:
@@ -58,19 +60,29 @@ class EvaluationReports:
         return folder
 
     @classmethod
-    def suite_report(cls, folder: Path) -> dict | None:
-        """A suite folder's report.json; None when there is none (or it is not JSON)."""
+    def write_suite_report(cls, folder: Path, report: SuiteRunReport,
+                           then: str = files.AGAIN) -> None:
+        """Over the folder's report.json, whole or not at all; `then` ends the line of a write
+        that failed for want of room."""
+        write_json(Path(folder) / cls.SUITE_REPORT, report.to_dict(), then=then)
+
+    @classmethod
+    def suite_report(cls, folder: Path) -> SuiteRunReport | None:
+        """A suite folder's report; None when there is none (or it is not a suite report)."""
         try:
-            return json.loads((Path(folder) / cls.SUITE_REPORT).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            payload = json.loads((Path(folder) / cls.SUITE_REPORT).read_text(encoding="utf-8"))
+            return SuiteRunReport.from_dict(payload)
+        except (OSError, ValueError, KeyError, TypeError):
             return None
 
     def suite_reports(self) -> dict[str, Path]:
         """The latest complete report of each suite the run was evaluated with
-        (suites/<suite>[-N]/); one an interrupted evaluation left ("complete": false) is not."""
+        (suites/<suite>[-N]/); one an interrupted evaluation left (or one that does not read)
+        is not."""
         reports: dict[str, tuple[int, Path]] = {}
         for report in (self.path / self.SUITES).glob(f"*/{self.SUITE_REPORT}"):
-            if (self.suite_report(report.parent) or {}).get("complete") is False:
+            read = self.suite_report(report.parent)
+            if read is None or not read.complete:
                 continue
             suite, _, number = report.parent.name.rpartition("-")
             suite, order = (suite, int(number)) if number.isdigit() and suite else \

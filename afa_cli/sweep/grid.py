@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def key_of(override: Override) -> str:
     return f"{override.key_or_group}@{override.package}" if override.package else override.key_or_group
 
 
-def plan_sweep(args: list[str], config_dir: Path | None = None) -> Plan:
+def plan_sweep(args: list[str], config_dirs: Sequence[Path] = ()) -> Plan:
     """Grids from the preset (if any) with the command line merged in, expanded into jobs."""
     parsed = parse(args)
     presets = [o for o in parsed if key_of(o) == PRESET_GROUP]
@@ -70,7 +71,6 @@ def plan_sweep(args: list[str], config_dir: Path | None = None) -> Plan:
     if preset is None and not any(o.is_sweep_override() for o in command_line):
         raise UserError("Nothing to sweep: give an override with several values (e.g. seed=1,2,3) "
                         "or a preset (+sweep=mask_ratio); for a single run use afa train.")
-    config_dirs = [Path(config_dir)] if config_dir else []
     preset_grids = [parse(line) for line in load_preset(preset, config_dirs)] if preset else [[]]
     for grid in preset_grids:
         refuse_repeated_keys(grid, f"sweep preset '{preset}': ")
@@ -100,8 +100,9 @@ def refuse_repeated_keys(overrides: list[Override], where: str = "") -> None:
         seen[key] = override.input_line
 
 
-def load_preset(name: str, config_dirs: list[Path]) -> list[str]:
-    """The grid lines of conf/sweep/<name>.yaml (each line: overrides as typed after afa sweep)."""
+def load_preset(name: str, config_dirs: Sequence[Path]) -> list[str]:
+    """The grid lines of sweep/<name>.yaml, in conf/ or a config_dirs folder as Hydra's search
+    path finds it (each line: overrides as typed after afa sweep)."""
     preset = compose_config([f"+{PRESET_GROUP}={name}"], config_dirs)[PRESET_GROUP]
     grids = preset.get("grids")
     if not grids or not all(isinstance(line, str) for line in grids):
@@ -119,7 +120,7 @@ def merge(grid: list[Override], command_line: list[Override]) -> list[Override]:
     return [given.get(key_of(o), o) for o in grid] + added
 
 
-def expand(override: Override, config_dirs: list[Path]) -> list[str]:
+def expand(override: Override, config_dirs: Sequence[Path]) -> list[str]:
     """The job overrides one (sweep or plain) override stands for, in Hydra's order."""
     if not override.is_sweep_override():
         return [override.input_line]
@@ -155,23 +156,23 @@ def job_name(index: int, width: int, values: dict[str, str], swept: list[str]) -
     return re.sub(r"[^A-Za-z0-9._=+@-]", "-", "_".join(parts))[:120]
 
 
-def check_jobs(jobs: list[Job], config_dir: Path | None) -> Path:
+def check_jobs(jobs: list[Job], config_dirs: Sequence[Path]) -> Path:
     """Compose every job's config now, so that a typo stops the sweep before anything runs;
     returns the output_dir under which the sweep folder goes."""
     output_dir = None
     for job in jobs:
         try:
-            cfg = check_composed(job.overrides, config_dir)
+            cfg = check_composed(job.overrides, config_dirs)
         except UserError as err:
             raise UserError(f"job {job.name}: {err}") from None
         output_dir = output_dir or Path(cfg.output_dir)
     return output_dir
 
 
-def check_composed(overrides: list[str], config_dir: Path | None) -> DictConfig:
+def check_composed(overrides: list[str], config_dirs: Sequence[Path]) -> DictConfig:
     """One training's config, composed and checked as `afa train` would before it starts: the
     keys and values, what can be trained, the chosen trackers."""
-    cfg = compose_config(overrides, [config_dir] if config_dir else [])
+    cfg = compose_config(overrides, config_dirs)
     check_trainable(cfg)
-    trackers.check(trackers.chosen(cfg.get("logger")))
+    trackers.check(trackers.chosen(cfg.logger))
     return cfg

@@ -55,13 +55,13 @@ class LaunchedJob:
     sweep_dir: str
     jobs: list[JobState]
     parallel: int
-    config_dir: str | None
+    config_dirs: list[str]
 
     def __call__(self, cfg: DictConfig) -> Outcome:
         # the cores of the machine the job landed on, shared by the jobs it runs at once
         threads = max(1, available_cores() // self.parallel)
         return run_job(Path(self.sweep_dir), self.jobs[cfg.job_index], threads,
-                       Path(self.config_dir) if self.config_dir else None)
+                       [Path(folder) for folder in self.config_dirs])
 
 
 # The launcher plugins afa supports, and the hydra/launcher options each installs.
@@ -130,9 +130,8 @@ class HydraLauncherExecutor:
 
     def _launch(self, state: SweepState, jobs: list[JobState]) -> list[Outcome]:
         """Per job, run_job's outcome or the launcher's error."""
-        config_dir = state.config_path
         task = LaunchedJob(str(state.folder.resolve()), jobs, self.parallel,
-                           str(config_dir) if config_dir else None)
+                           [str(folder) for folder in state.config_paths])
         with _launcher_config(self.launcher_overrides, state.folder) as (hydra, cfg):
             launcher = Plugins.instance().instantiate_launcher(
                 hydra_context=HydraContext(config_loader=hydra.config_loader,

@@ -23,7 +23,7 @@ from afa_cli.sweep.summary import check_baseline
 PREVIOUS_ATTEMPTS = "previous_attempts"
 
 
-def start_sweep(args: list[str], parallel: int, name: str | None, config_dir: Path | None,
+def start_sweep(args: list[str], parallel: int, name: str | None, config_dirs: list[Path],
                 console: Console, baseline: str | None = None) -> Path:
     """Plan and check every job (and the baseline its summary pairs with), create the sweep
     folder, run the jobs; returns the folder."""
@@ -36,17 +36,17 @@ def start_sweep(args: list[str], parallel: int, name: str | None, config_dir: Pa
                         "hydra.launcher.KEY=VALUE from Hydra's own settings.")
     if launcher:
         check_launcher(launcher)
-    plan = plan_sweep([a for a in args if a not in launcher], config_dir)
+    plan = plan_sweep([a for a in args if a not in launcher], config_dirs)
     if baseline is not None:
         check_baseline(baseline, plan.swept_keys, [job.values for job in plan.jobs])
-    output_dir = check_jobs(plan.jobs, config_dir)
+    output_dir = check_jobs(plan.jobs, config_dirs)
     check_output_dir(output_dir)
     sweep_dir = new_timestamped_dir(output_dir / "sweeps", name or plan.preset)
-    options = [f"--jobs {parallel}"] + ([f"--name {name}"] if name else []) + (
-        [f"--config-dir {config_dir}"] if config_dir else [])
+    options = [f"--jobs {parallel}", *([f"--name {name}"] if name else []),
+               *(f"--config-dir {folder}" for folder in config_dirs)]
     state = SweepState.create(
         sweep_dir, command=" ".join(["afa sweep", shlex.join(args), *options]),
-        config_dir=config_dir, preset=plan.preset, launcher=launcher,
+        config_dirs=config_dirs, preset=plan.preset, launcher=launcher,
         grids=[shlex.join(grid) for grid in plan.grids], swept_keys=plan.swept_keys,
         jobs=[JobState(job.name, job.overrides,
                        {key: job.values[key] for key in plan.swept_keys if key in job.values})

@@ -34,7 +34,7 @@ class LocalExecutor:
                 return
             state.start_attempt(job)
             self.console.print(f"started {job.name}", highlight=False)
-            state.record(job, run_job(state.folder, job, threads, state.config_path,
+            state.record(job, run_job(state.folder, job, threads, state.config_paths,
                                       started=processes.append))
             with progress:
                 finished += 1

@@ -35,7 +35,7 @@ def can_continue(job_dir: Path) -> bool:
     return Run(job_dir).resumable
 
 
-def run_job(sweep_dir: Path, job: JobState, threads: int, config_dir: Path | None,
+def run_job(sweep_dir: Path, job: JobState, threads: int, config_dirs: list[Path],
             started: Callable[[subprocess.Popen], None] = lambda process: None) -> Outcome:
     """Run the job to its end; `started` gets its process as soon as it runs (for Ctrl-C to
     reach)."""
@@ -54,8 +54,8 @@ def run_job(sweep_dir: Path, job: JobState, threads: int, config_dir: Path | Non
             command.append(f"train.num_threads={threads}")
         if not any(o.lstrip("+").startswith("logger.experiment=") for o in job.overrides):
             command.append(f"logger.experiment={sweep_dir.name}")  # a sweep is one experiment
-        if config_dir:
-            command += ["--config-dir", str(config_dir)]
+        for folder in config_dirs:  # searched in this order, as the sweep composed the job
+            command += ["--config-dir", str(folder)]
     start = time.monotonic()
     with log_path.open("a" if continuing else "w", encoding="utf-8") as log:
         log.write(f"$ {shlex.join(command)}\n")

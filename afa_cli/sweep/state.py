@@ -2,7 +2,7 @@
 
 SweepState is the only code that reads or writes sweep.yaml. Its jobs are changed by the threads
 that run them, so every change goes through a method that holds the state's lock and writes the
-whole file again (atomically: a reader never sees half a file). The YAML layout is that of every
+whole file again (atomically: a reader never sees half a file). It reads the layout of every
 earlier sweep, so `afa sweep --resume` continues sweeps made by earlier versions."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import yaml
 
 from afa_cli import files
 from afa_cli.errors import UserError
+from afa_cli.sweep.config_dirs import kept, kept_in, resolved
 
 DONE, FAILED, PENDING, RUNNING = "done", "failed", "pending", "running"
 
@@ -54,7 +55,8 @@ class SweepState:
     folder: InitVar[Path]        # the sweep folder; not saved, so that the folder may move
     command: str                 # the afa sweep command line as typed
     created: str | None = None
-    config_dir: str | None = None  # relative to the sweep folder (absolute in older sweeps)
+    # the --config-dir folders, relative to the sweep folder (absolute in older sweeps)
+    config_dirs: list[str] = field(default_factory=list)
     preset: str | None = None
     launcher: list[str] = field(default_factory=list)  # Hydra launcher overrides; none = local
     grids: list[str] = field(default_factory=list)
@@ -71,16 +73,14 @@ class SweepState:
     # ---- creating, reading, writing ------------------------------------------------------------
 
     @classmethod
-    def create(cls, folder: Path, *, command: str, config_dir: Path | None, preset: str | None,
+    def create(cls, folder: Path, *, command: str, config_dirs: list[Path], preset: str | None,
                launcher: list[str], grids: list[str], swept_keys: list[str],
                jobs: list[JobState]) -> "SweepState":
         """A new sweep's state, written into its (new) folder."""
-        if config_dir is not None:
-            config_dir = os.path.relpath(Path(config_dir).resolve(), Path(folder).resolve())
         state = cls(folder=folder, command=command,
-                    created=datetime.now().isoformat(timespec="seconds"), config_dir=config_dir,
-                    preset=preset, launcher=launcher, grids=grids, swept_keys=swept_keys,
-                    jobs=jobs)
+                    created=datetime.now().isoformat(timespec="seconds"),
+                    config_dirs=kept(folder, config_dirs), preset=preset, launcher=launcher,
+                    grids=grids, swept_keys=swept_keys, jobs=jobs)
         state.save()
         return state
 
@@ -99,6 +99,7 @@ class SweepState:
     def from_dict(cls, folder: Path, payload: dict) -> "SweepState":
         known = {f.name for f in fields(cls)}
         values = {key: value for key, value in payload.items() if key in known}
+        values["config_dirs"] = kept_in(payload)
         values["jobs"] = [JobState.from_dict(job) for job in payload["jobs"]]
         return cls(folder=folder, **values)
 
@@ -151,9 +152,9 @@ class SweepState:
     # ---- reading -------------------------------------------------------------------------------
 
     @property
-    def config_path(self) -> Path | None:
-        """The --config-dir folder, wherever the sweep is run from."""
-        return (self.folder / self.config_dir).resolve() if self.config_dir else None
+    def config_paths(self) -> list[Path]:
+        """The --config-dir folders, wherever the sweep is run from."""
+        return resolved(self.folder, self.config_dirs)
 
     def unfinished(self) -> list[JobState]:
         return [job for job in self.jobs if job.status != DONE]

@@ -29,11 +29,8 @@ BACKENDS = {
 EXTRA = "pip install 'afa[tracking]'"
 
 
-def chosen(logger: DictConfig | None) -> dict[str, DictConfig]:
-    """The settings of each tracker a logger config chooses; a run from before trackers has no
-    logger node, and chooses none."""
-    if logger is None:
-        return {}
+def chosen(logger: DictConfig) -> dict[str, DictConfig]:
+    """The settings of each tracker a logger config chooses."""
     return {name: logger[name] for name in BACKENDS if logger.get(name) is not None}
 
 

@@ -72,7 +72,7 @@ class Trainer:
         self.state, self.progress, self.afa = state, state.progress, state.afa
         self.sinks, self.validator, self.window = sinks, validator, window
         self.total_steps = total_steps  # train.max_steps, else epochs × batches per epoch
-        self.save_every = cfg.train.get("save_every") or cfg.train.eval_every  # older runs: unset
+        self.save_every = cfg.train.save_every or cfg.train.eval_every
         self.saved_step = state.progress.step  # checkpoints/last already holds this step
 
     def train(self) -> Path:

@@ -70,11 +70,17 @@ def linear_warmup_then_decay(optimizer: torch.optim.Optimizer, warmup_steps: int
     return LambdaLR(optimizer, factor)
 
 
+def chosen_mask_with(mask_with: MaskWith, tokenizer) -> MaskWith:
+    """afa.mask_with with auto settled for this tokenizer: its mask token, else its unknown
+    token."""
+    if mask_with != MaskWith.auto:
+        return mask_with
+    return MaskWith.mask if tokenizer.mask_token_id is not None else MaskWith.unk
+
+
 def build_afa(cfg: DictConfig, model, tokenizer, ctx: distributed.Context) -> AFA | None:
     if not cfg.afa.enabled:
         return None
-    if cfg.afa.mask_with == MaskWith.auto:  # resolved before the config is written
-        cfg.afa.mask_with = MaskWith.mask if tokenizer.mask_token_id is not None else MaskWith.unk
     replacement = {MaskWith.mask: tokenizer.mask_token_id, MaskWith.unk: tokenizer.unk_token_id,
                    MaskWith.drop: None}[cfg.afa.mask_with]
     if cfg.afa.mask_with != MaskWith.drop and replacement is None:
@@ -109,8 +115,10 @@ def build_trainer(cfg: DictConfig, overrides: list[str], config_dirs: list[Path]
 
     # train.batch_size is the global batch: each of the world_size processes takes a share.
     # train.max_steps fixes the steps whatever the training set's size (epochs repeat).
-    total_steps = tc.get("max_steps") or math.ceil(len(train_data) / tc.batch_size) * tc.epochs
+    total_steps = tc.max_steps or math.ceil(len(train_data) / tc.batch_size) * tc.epochs
     optimizer, scheduler = optimizer_and_schedule(model, tc, total_steps)
+    if cfg.afa.enabled:  # the run's config.yaml (written by open_run) records what auto chose
+        cfg.afa.mask_with = chosen_mask_with(cfg.afa.mask_with, tokenizer)
     afa = build_afa(cfg, model, tokenizer, ctx)
     state = TrainingState(Progress(), optimizer, scheduler, afa, ctx)
     run = open_run(cfg, overrides, config_dirs, frequent, resume, resume_state, state, ctx)

@@ -170,11 +170,9 @@ class TrackerSink(MetricSink):
 
 def tracker_sinks(run: Run, cfg: DictConfig, start_step: int) -> list[TrackerSink]:
     """A sink for each tracker cfg chooses, its tracker run started (or continued)."""
-    logger = cfg.get("logger")  # a run from before trackers has none
-    if logger is None:
-        return []
-    target = Target(run, cfg, logger.experiment, start_step)
-    return [TrackerSink(tracker) for tracker in backends.start(backends.chosen(logger), target)]
+    target = Target(run, cfg, cfg.logger.experiment, start_step)
+    return [TrackerSink(tracker)
+            for tracker in backends.start(backends.chosen(cfg.logger), target)]
 
 
 def run_sinks(ctx: distributed.Context, run: Run, cfg: DictConfig, log: logging.Logger,

@@ -54,7 +54,7 @@ class PrunerOptions:
 
 
 def start_tune(args: list[str], trials: int | None, objective_keys: list[str], parallel: int,
-               name: str | None, config_dir: Path | None, pruner: PrunerOptions,
+               name: str | None, config_dirs: list[Path], pruner: PrunerOptions,
                sampler_seed: int | None, console: Console, storage: str | None = None,
                join: bool = False) -> Search:
     """Check the command line and the search space, create the tune folder and the study (or,
@@ -71,20 +71,20 @@ def start_tune(args: list[str], trials: int | None, objective_keys: list[str], p
     objectives = parse_objectives(objective_keys)
     pruner_settings = pruner.settings(objectives)
     preset, fixed = _split_command_line(args)
-    space = load_space(preset, [config_dir] if config_dir else [])
+    space = load_space(preset, config_dirs)
     fixed_keys = {key_of(o) for o in parse(fixed)}
     for param in [p for p in space if p.key in fixed_keys]:
         console.print(f"{param.key} is set on the command line: not searched", highlight=False)
     space = [p for p in space if p.key not in fixed_keys]
     if not space:
         raise UserError(f"Nothing to tune: the command line sets every key of '{preset}'.")
-    output_dir = check_space(preset, space, fixed, config_dir)
+    output_dir = check_space(preset, space, fixed, config_dirs)
     check_output_dir(output_dir)
 
     options = [f"--trials {trials}", f"--jobs {parallel}",
                *(f"--objective {key}" for key in objective_keys),
                *([f"--name {name}"] if name else []),
-               *([f"--config-dir {config_dir}"] if config_dir else []),
+               *(f"--config-dir {folder}" for folder in config_dirs),
                *([f"--storage {masked(storage)}"] if storage else []),
                *(["--join"] if join else [])]
     setup = dict(command=" ".join(["afa tune", shlex.join(args), *options]), preset=preset,
@@ -95,11 +95,11 @@ def start_tune(args: list[str], trials: int | None, objective_keys: list[str], p
     if storage is None:
         folder = new_timestamped_dir(output_dir / "tunes", name or preset)
         Run(folder).lock()  # one process runs a search; the lock goes with it, however it ends
-        state = TuneState.create(folder, config_dir, **setup)
+        state = TuneState.create(folder, config_dirs, **setup)
         study, continuing = create_study(state, directions), []
     else:  # workers share the tune folder: each claims the trials it runs instead
-        state, study = start_shared(storage, join, name or preset, output_dir, config_dir, setup,
-                                    directions)
+        state, study = start_shared(storage, join, name or preset, output_dir, config_dirs,
+                                    setup, directions)
         joined = study is None
         study = load_study(state) if joined else study
         continuing = _take_over(state, study) if joined else []
@@ -132,7 +132,7 @@ def _split_command_line(args: list[str]) -> tuple[str, list[str]]:
     presets = [o for o in parsed if key_of(o) == PRESET_GROUP]
     if len(presets) != 1:
         raise UserError(f"Give one search space, +{PRESET_GROUP}=NAME (conf/{PRESET_GROUP}/ or "
-                        "your --config-dir), e.g. +tune=afa.")
+                        "a --config-dir folder), e.g. +tune=afa.")
     return (presets[0].get_value_element_as_str(),
             [o.input_line for o in parsed if key_of(o) != PRESET_GROUP])
 

@@ -130,7 +130,7 @@ class Search:
             return None
         overrides = [*self.state.overrides, *(override(k, v) for k, v in trial.params.items())]
         try:
-            check_jobs([Job(name, overrides, {})], self.state.config_path)
+            check_jobs([Job(name, overrides, {})], self.state.config_paths)
         except UserError as err:
             self._tell_failed(trial, str(err))
             return None
@@ -140,7 +140,7 @@ class Search:
         running = RunningTrial(trial, job,
                                reported=set(earlier.intermediate_values) if earlier else set())
         running.future = pool.submit(run_job, self.state.folder, job, self.threads,
-                                     self.state.config_path,
+                                     self.state.config_paths,
                                      started=lambda process: setattr(running, "process", process))
         shown = " ".join(override(k, _shown(v)) for k, v in trial.params.items())
         self.console.print(f"{'continued' if earlier else 'started'} trial {trial.number}: "

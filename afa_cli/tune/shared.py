@@ -24,23 +24,23 @@ WAIT_SECONDS = 30           # for the worker that created the study to name its 
 # What every worker's command line must set as the study's first worker did, and its name.
 SETUP = {"preset": "search space", "space": "search space", "overrides": "fixed overrides",
          "objectives": "--objective", "pruner": "pruner", "sampler_seed": "--sampler-seed",
-         "trials": "--trials", "config_dir": "--config-dir"}
+         "trials": "--trials", "config_dirs": "--config-dir"}
 
 
-def start_shared(url: str, join: bool, name: str, output_dir: Path, config_dir: Path | None,
+def start_shared(url: str, join: bool, name: str, output_dir: Path, config_dirs: list[Path],
                  setup: dict, directions: list[str]) -> tuple[TuneState, Study | None]:
     """The search's tune.yaml and, when this worker created it, its study (None: joined)."""
     url = normalize(url)
     storage = open_storage(url)
     if name in get_all_study_names(storage):
-        return _join(storage, url, name, join, output_dir, config_dir, setup), None
+        return _join(storage, url, name, join, output_dir, config_dirs, setup), None
     folder = new_timestamped_dir(output_dir / "tunes", name)
     try:
-        state = TuneState.create(folder, config_dir, storage=url, study_name=name, **setup)
+        state = TuneState.create(folder, config_dirs, storage=url, study_name=name, **setup)
         study = create_study(state, directions)
     except DuplicatedStudyError:  # another worker created it meanwhile
         shutil.rmtree(folder, ignore_errors=True)
-        return _join(storage, url, name, join, output_dir, config_dir, setup), None
+        return _join(storage, url, name, join, output_dir, config_dirs, setup), None
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -48,7 +48,7 @@ def start_shared(url: str, join: bool, name: str, output_dir: Path, config_dir: 
     return state, study
 
 
-def _join(storage, url: str, name: str, join: bool, output_dir: Path, config_dir: Path | None,
+def _join(storage, url: str, name: str, join: bool, output_dir: Path, config_dirs: list[Path],
           setup: dict) -> TuneState:
     if not join:
         raise UserError(f"Study '{name}' already exists in {masked(url)}: add --join to run "
@@ -59,7 +59,7 @@ def _join(storage, url: str, name: str, join: bool, output_dir: Path, config_dir
                         "not see: give every worker the same output_dir, on a file system they "
                         "share.")
     state = TuneState.read(folder)
-    _check_same(state, dict(setup, config_dir=_resolved(config_dir)))
+    _check_same(state, dict(setup, config_dirs=_resolved(config_dirs)))
     return state
 
 
@@ -78,7 +78,7 @@ def _folder_name(storage, url: str, name: str) -> str:
 def _check_same(state: TuneState, mine: dict) -> None:
     """One line naming the first setting this worker's command line sets otherwise."""
     theirs = {key: getattr(state, key) for key in SETUP}
-    theirs["config_dir"] = _resolved(state.config_path)
+    theirs["config_dirs"] = _resolved(state.config_paths)
     where = f"{state.folder / TuneState.FILE}"
     for key, what in SETUP.items():
         here, there = mine[key], theirs[key]
@@ -97,5 +97,5 @@ def _check_same(state: TuneState, mine: dict) -> None:
                         "the command that started the study, with --join.")
 
 
-def _resolved(config_dir: Path | None) -> str | None:
-    return str(Path(config_dir).resolve()) if config_dir is not None else None
+def _resolved(config_dirs: list[Path]) -> list[str]:
+    return [str(Path(folder).resolve()) for folder in config_dirs]

@@ -11,6 +11,7 @@ distribution per config key, selected as +tune=<name>; and a trial's sampled val
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,9 +57,9 @@ class Param:
                 else [self.spec["low"], self.spec["high"]])
 
 
-def load_space(preset: str, config_dirs: list[Path]) -> list[Param]:
-    """The parameters of conf/tune/<preset>.yaml (first found in config_dirs, then afa's);
-    anything Optuna would refuse is one line naming the parameter."""
+def load_space(preset: str, config_dirs: Sequence[Path]) -> list[Param]:
+    """The parameters of tune/<preset>.yaml, in conf/ or a config_dirs folder as Hydra's search
+    path finds it; anything Optuna would refuse is one line naming the parameter."""
     node = compose_config([f"+{PRESET_GROUP}={preset}"], config_dirs)[PRESET_GROUP]
     content = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
     params = content.get("params") if isinstance(content, dict) else None
@@ -123,7 +124,7 @@ def override(key: str, value) -> str:
 
 
 def check_space(preset: str, space: list[Param], fixed: list[str],
-                config_dir: Path | None) -> Path:
+                config_dirs: Sequence[Path]) -> Path:
     """Compose and check the fixed overrides (as a sweep checks a job), then them with both ends
     of every range and every choice, so that an unknown key, a value of the wrong type or out of
     range, or one that cannot be trained stops the search before anything is written; returns
@@ -131,13 +132,13 @@ def check_space(preset: str, space: list[Param], fixed: list[str],
     parameters' i-th probe values go into one composition (a parameter with fewer repeats its
     last): Hydra names the key at fault, and the space takes as many compositions as its longest
     list of probe values."""
-    cfg = check_composed(fixed, config_dir)
+    cfg = check_composed(fixed, config_dirs)
     probes = [param.probe_values() for param in space]
     for i in range(max(len(values) for values in probes)):
         overrides = [override(p.key, values[min(i, len(values) - 1)])
                      for p, values in zip(space, probes)]
         try:
-            check_composed([*fixed, *overrides], config_dir)
+            check_composed([*fixed, *overrides], config_dirs)
         except UserError as err:
             raise UserError(f"Search space '{preset}': {err}") from None
     return Path(cfg.output_dir)

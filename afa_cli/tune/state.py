@@ -5,13 +5,14 @@ stands is the study's (study.db, or the --storage of a search workers share), no
 from __future__ import annotations
 
 import os
-from dataclasses import InitVar, asdict, dataclass, fields
+from dataclasses import InitVar, asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 
 import yaml
 
 from afa_cli.errors import UserError
+from afa_cli.sweep.config_dirs import kept, kept_in, resolved
 from afa_cli.tune.space import Param
 
 
@@ -22,7 +23,7 @@ class TuneState:
     folder: InitVar[Path]          # the tune folder; not saved, so that the folder may move
     command: str                   # the afa tune command line as typed
     created: str | None = None
-    config_dir: str | None = None  # relative to the tune folder
+    config_dirs: list[str] = field(default_factory=list)  # relative to the tune folder
     preset: str                    # the search space's name (+tune=NAME)
     overrides: list[str]           # every trial's fixed overrides
     space: dict[str, dict]         # config key -> distribution, as the preset wrote it
@@ -39,11 +40,9 @@ class TuneState:
         self.folder = Path(folder)
 
     @classmethod
-    def create(cls, folder: Path, config_dir: Path | None, **values) -> "TuneState":
-        if config_dir is not None:
-            config_dir = os.path.relpath(Path(config_dir).resolve(), Path(folder).resolve())
+    def create(cls, folder: Path, config_dirs: list[Path], **values) -> "TuneState":
         state = cls(folder=folder, created=datetime.now().isoformat(timespec="seconds"),
-                    config_dir=config_dir, **values)
+                    config_dirs=kept(folder, config_dirs), **values)
         state.save()
         return state
 
@@ -57,7 +56,9 @@ class TuneState:
             raise UserError(f"{folder} is not a tune folder (no {cls.FILE}).")
         payload = yaml.safe_load((Path(folder) / cls.FILE).read_text(encoding="utf-8"))
         known = {f.name for f in fields(cls)}
-        return cls(folder=folder, **{k: v for k, v in payload.items() if k in known})
+        values = {key: value for key, value in payload.items() if key in known}
+        values["config_dirs"] = kept_in(payload)
+        return cls(folder=folder, **values)
 
     def save(self) -> None:
         path = self.folder / self.FILE
@@ -71,9 +72,9 @@ class TuneState:
         self.save()
 
     @property
-    def config_path(self) -> Path | None:
-        """The --config-dir folder, wherever the search is run from."""
-        return (self.folder / self.config_dir).resolve() if self.config_dir else None
+    def config_paths(self) -> list[Path]:
+        """The --config-dir folders, wherever the search is run from."""
+        return resolved(self.folder, self.config_dirs)
 
     @property
     def params(self) -> list[Param]:
