@@ -382,8 +382,11 @@ def tune(
     trials: Optional[int] = typer.Option(None, "--trials", help="Trainings in the whole search "
                                          "(with --resume: raise it to run more)."),
     objective: Optional[list[str]] = typer.Option(
-        None, "--objective", help="Validation metric to optimise at the best checkpoint, in its "
-                                  "better direction (default accuracy); twice: a Pareto front."),
+        None, "--objective", help="What to optimise at the best checkpoint, in its better "
+                                  "direction: a validation metric (default accuracy) or "
+                                  "SUITE/PROBE, the probe's headline number scored with the suite "
+                                  "after each trial (e.g. transfer/imdb_cad); twice: a Pareto "
+                                  "front."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Trials run at once (the cores are split)."),
     name: Optional[str] = typer.Option(None, "--name", help="Appended to the tune folder name."),
     config_dirs: Optional[list[Path]] = CONFIG_DIRS,

@@ -126,6 +126,12 @@ def test_a_bad_search_space_is_one_line_before_anything_is_written(tmp_path, spe
     (["+tune=afa", "--objective", "accuracy", "--objective", "lexicon_mass", "--pruner",
       "median"], "Pruning needs one objective"),
     (["+tune=afa", "--pruner", "mean"], "--pruner mean: choose median or none"),
+    (["+tune=afa", "--objective", "transfer/imdb"],
+     "--objective transfer/imdb: suite transfer has no probe imdb; its probes are own, sst2, "),
+    (["+tune=afa", "--objective", "transfr/imdb_cad"],
+     "--objective transfr/imdb_cad: --suite transfr: no such suite"),
+    (["+tune=afa", "--objective", "transfer/imdb_cad", "--prune-warmup", "50"],
+     "Pruning needs one objective, a validation metric"),
     (["+tune=afa", "afa.policy=greedy"], "afa.policy"),
     (["+tune=afa", "--jobs", "0"], "--jobs must be at least 1"),
     # a space wider than the model it is tuned on: refused before trial 0, not burnt on it
@@ -359,6 +365,31 @@ def test_a_stopped_two_objective_search_resumes_its_trial_and_draws_the_pareto_f
     assert (folder / "pareto.png").stat().st_size > 0
     assert {p.name for p in folder.glob("history_*.png")} == {"history_accuracy.png",
                                                               "history_lexicon_mass.png"}
+
+
+@pytest.mark.slow
+@needs_data
+def test_a_suite_probe_objective_is_scored_on_each_trials_best_checkpoint(tmp_path):
+    config_dir = config_dir_with_space(tmp_path, SPACE)
+    (config_dir / "suite").mkdir()
+    (config_dir / "suite" / "quick.yaml").write_text(
+        "probes:\n  - {name: mr, kind: scores, dataset: mr, limit: 30}\n")
+    result = run_afa("tune", "+tune=tiny", *TINY, f"output_dir={tmp_path / 'out'}", "--trials",
+                     "2", "--config-dir", str(config_dir), "--objective", "accuracy",
+                     "--objective", "quick/mr")
+    assert "quick/mr ↑" in result.stdout and "Pareto front" in result.stdout
+    folder = the_tune_folder(tmp_path / "out")
+    trials = study_of(folder).get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    for trial in trials:
+        run = Run(folder / trial.user_attrs["run"])
+        report = run.suite_report(run.suite_reports()["quick"].parent)
+        probe, = report.probes
+        assert probe.num_examples == 30 and probe.dataset == "mr"
+        assert trial.values == [run.summary().best_metrics["accuracy"],
+                                probe.metrics["accuracy"]]
+        commands = [line for line in run.job_log.read_text().splitlines() if line.startswith("$ ")]
+        assert len(commands) == 2 and " eval " in commands[1] and "--suite quick" in commands[1]
 
 
 def test_a_resumed_seeded_study_does_not_propose_its_first_trials_again(tmp_path):

@@ -57,15 +57,7 @@ def run_job(sweep_dir: Path, job: JobState, threads: int, config_dirs: list[Path
         for folder in config_dirs:  # searched in this order, as the sweep composed the job
             command += ["--config-dir", str(folder)]
     start = time.monotonic()
-    with log_path.open("a" if continuing else "w", encoding="utf-8") as log:
-        log.write(f"$ {shlex.join(command)}\n")
-        log.flush()
-        # rich wraps output that is not a terminal at 80 columns; log lines read better whole
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                   env=dict(os.environ, COLUMNS="200",
-                                            **{PARENT_PID_VARIABLE: str(os.getpid())}))
-        started(process)
-        exit_code = process.wait()
+    exit_code = _logged(command, log_path, "a" if continuing else "w", started)
     earlier = (job.wall_seconds or 0.0) if continuing else 0.0  # the attempt it continues
     wall_seconds = round(time.monotonic() - start + earlier, 1)
     if not continuing:
@@ -78,6 +70,39 @@ def run_job(sweep_dir: Path, job: JobState, threads: int, config_dirs: list[Path
     else:
         error = _last_line(Run(job_dir).job_log) or f"exit code {exit_code}"
     return Outcome(FAILED, exit_code, error, wall_seconds)
+
+
+def score_with_suite(job_dir: Path, suite: str, threads: int, config_dirs: list[Path],
+                     started: Callable[[subprocess.Popen], None] = lambda process: None
+                     ) -> Outcome:
+    """`afa eval` of a finished job's run (its best checkpoint) with a suite, logged after its
+    training in the job's log; DONE once the suite's report is written whole."""
+    command = [sys.executable, "-m", "afa_cli", "eval", str(job_dir.resolve()), "--suite", suite]
+    for folder in config_dirs:
+        command += ["--config-dir", str(folder)]
+    start = time.monotonic()
+    # torch reads OMP_NUM_THREADS when it starts: the job's share of the cores, as in training
+    exit_code = _logged(command, Run(job_dir).job_log, "a", started, OMP_NUM_THREADS=str(threads))
+    wall_seconds = round(time.monotonic() - start, 1)
+    if exit_code == 0:
+        return Outcome(DONE, exit_code, None, wall_seconds)
+    error = ("interrupted while scored with the suite" if exit_code == INTERRUPTED_EXIT
+             else _last_line(Run(job_dir).job_log) or f"exit code {exit_code}")
+    return Outcome(FAILED, exit_code, error, wall_seconds)
+
+
+def _logged(command: list[str], log_path: Path, mode: str,
+            started: Callable[[subprocess.Popen], None], **env: str) -> int:
+    """Run an afa process into a log headed by its command line; its exit code."""
+    with log_path.open(mode, encoding="utf-8") as log:
+        log.write(f"$ {shlex.join(command)}\n")
+        log.flush()
+        # rich wraps output that is not a terminal at 80 columns; log lines read better whole
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                   env=dict(os.environ, COLUMNS="200", **env,
+                                            **{PARENT_PID_VARIABLE: str(os.getpid())}))
+        started(process)
+        return process.wait()
 
 
 def stray_log(sweep_dir: Path, job: JobState) -> Path:

@@ -38,16 +38,19 @@ class PrunerOptions:
     warmup_steps: int | None = None
 
     def settings(self, objectives: list[Objective]) -> dict | None:
-        """tune.yaml's pruner: the median pruner by default for one objective, none for two."""
+        """tune.yaml's pruner: the median pruner by default for one validation metric, none
+        for two objectives or a suite probe's (it is scored once the trial has trained)."""
         given = [value for value in (self.startup_trials, self.warmup_steps) if value is not None]
         if self.kind not in (None, "median", "none"):
             raise UserError(f"--pruner {self.kind}: choose median or none.")
-        if len(objectives) > 1 and (self.kind == "median" or given):
-            raise UserError("Pruning needs one objective (Optuna prunes single-objective studies "
-                            "only); drop --pruner and --prune-* with two objectives.")
+        prunable = len(objectives) == 1 and objectives[0].suite is None
+        if not prunable and (self.kind == "median" or given):
+            raise UserError("Pruning needs one objective, a validation metric (Optuna prunes "
+                            "single-objective studies only, on values seen while training); "
+                            "drop --pruner and --prune-*.")
         if any(value < 0 for value in given):
             raise UserError("--prune-startup and --prune-warmup must be at least 0.")
-        if self.kind == "none" or len(objectives) > 1:
+        if self.kind == "none" or not prunable:
             return None
         return {"startup_trials": 5 if self.startup_trials is None else self.startup_trials,
                 "warmup_steps": 0 if self.warmup_steps is None else self.warmup_steps}
@@ -68,7 +71,7 @@ def start_tune(args: list[str], trials: int | None, objective_keys: list[str], p
         raise UserError("Give --trials N (at least 1): how many trainings the search runs.")
     if name is not None and not is_folder_name(name):
         raise UserError(f"--name {name!r}: use {FOLDER_NAME_RULE}.")
-    objectives = parse_objectives(objective_keys)
+    objectives = parse_objectives(objective_keys, config_dirs)
     pruner_settings = pruner.settings(objectives)
     preset, fixed = _split_command_line(args)
     space = load_space(preset, config_dirs)
@@ -161,7 +164,7 @@ def resume_tune(folder: Path, trials: int | None, parallel: int, console: Consol
     continuing = _take_over(state, study)
     if trials is not None and trials != state.trials:
         state.set_trials(trials)
-    objectives = parse_objectives(state.objectives)
+    objectives = parse_objectives(state.objectives, state.config_paths)
     console.print(f"tune folder: {folder} ({finished_count(study)} of {state.trials} trials "
                   f"done, {len(continuing)} to continue; {_describe(state, objectives)})",
                   highlight=False, soft_wrap=True)

@@ -53,7 +53,7 @@ def report(folder: Path) -> TuneReport:
     """Write trials.csv and the plots; the best trial(s) with their commands."""
     state = TuneState.read(folder)
     study = load_study(state)
-    objectives = parse_objectives(state.objectives)
+    objectives = parse_objectives(state.objectives, state.config_paths)
     trials, counting = study.get_trials(deepcopy=False), counted(study)
     counts = {s.name.lower(): n for s in TrialState
               if (n := sum(t.state == s for t in counting))}

@@ -16,8 +16,9 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import optuna
@@ -31,10 +32,10 @@ from afa_cli.errors import UserError
 from afa_cli.runs import VALIDATION, Run
 from afa_cli.sweep.executor import SweepInterrupted
 from afa_cli.sweep.grid import Job, check_jobs
-from afa_cli.sweep.runner import INTERRUPTED_EXIT, run_job
+from afa_cli.sweep.runner import INTERRUPTED_EXIT, run_job, score_with_suite
 from afa_cli.sweep.state import DONE, FAILED, JobState, Outcome
 from afa_cli.tune.claims import claim, release
-from afa_cli.tune.objectives import Objective
+from afa_cli.tune.objectives import Objective, suites_to_score
 from afa_cli.tune.space import override
 from afa_cli.tune.state import TuneState
 from afa_cli.tune.study import (ERROR, RUN, SURPLUS, WALL_SECONDS, finished_count, may_ask,
@@ -123,10 +124,12 @@ class Search:
         """Compose and check the trial's config, then start its process (continuing the run of
         an `earlier` attempt); a trial whose config does not compose is told failed (None)."""
         name = run_name(trial.number)
-        if earlier is not None and Run(self.state.folder / name).finished:
+        run = Run(self.state.folder / name)
+        if earlier is not None and run.finished and all(
+                objective.value(run) is not None for objective in self.objectives
+                if objective.suite):
             # finished by hand (afa train --resume), or just before the search stopped
-            self._tell_complete(trial, Run(self.state.folder / name),
-                                earlier.user_attrs.get(WALL_SECONDS))
+            self._tell_complete(trial, run, earlier.user_attrs.get(WALL_SECONDS))
             return None
         overrides = [*self.state.overrides, *(override(k, v) for k, v in trial.params.items())]
         try:
@@ -139,13 +142,27 @@ class Search:
                        wall_seconds=earlier.user_attrs.get(WALL_SECONDS) if earlier else None)
         running = RunningTrial(trial, job,
                                reported=set(earlier.intermediate_values) if earlier else set())
-        running.future = pool.submit(run_job, self.state.folder, job, self.threads,
-                                     self.state.config_paths,
-                                     started=lambda process: setattr(running, "process", process))
+        running.future = pool.submit(self._trial_work, job,
+                                     lambda process: setattr(running, "process", process))
         shown = " ".join(override(k, _shown(v)) for k, v in trial.params.items())
         self.console.print(f"{'continued' if earlier else 'started'} trial {trial.number}: "
                            f"{escape(shown)}", highlight=False)
         return running
+
+    def _trial_work(self, job: JobState, started: Callable[[subprocess.Popen], None]) -> Outcome:
+        """In a pool thread: the trial's training (unless its run has finished), then the suites
+        its objectives are scored with, each process handed to `started` for Ctrl-C to reach."""
+        job_dir = self.folder / job.name
+        outcome = (Outcome(DONE, 0, None, job.wall_seconds) if Run(job_dir).finished
+                   else run_job(self.folder, job, self.threads, self.state.config_paths, started))
+        for suite in suites_to_score(self.objectives):
+            if outcome.status != DONE:
+                break
+            scored = score_with_suite(job_dir, suite, self.threads, self.state.config_paths,
+                                      started)
+            outcome = replace(scored, wall_seconds=(outcome.wall_seconds or 0.0)
+                              + (scored.wall_seconds or 0.0))
+        return outcome
 
     def _watch(self, running: RunningTrial) -> None:
         """Report the trial's new validation values; stop it when the pruner says so. Pruning
