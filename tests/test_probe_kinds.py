@@ -3,6 +3,7 @@ with its headline metric, columns and pairing rule in one entry; a kind added as
 (here from a folder of the test's own) runs through `afa eval --suite` and its comparison."""
 
 import json
+import shutil
 
 import pytest
 from typer.testing import CliRunner
@@ -72,16 +73,18 @@ def confidence_kind(tmp_path, monkeypatch):
 
 def test_a_kind_added_as_one_module_runs_in_a_suite_and_is_compared(tiny_runs, tmp_path,
                                                                       confidence_kind):
+    # copies: a report of this kind is unreadable where the kind is not installed (other tests)
+    runs = {afa: shutil.copytree(run, tmp_path / run.name) for afa, run in tiny_runs.items()}
     (tmp_path / "suite").mkdir()
     (tmp_path / "suite" / "sure.yaml").write_text(
         "probes:\n  - {name: own, limit: 20}\n  - {name: sure, kind: confidence, limit: 20}\n")
-    result = CliRunner().invoke(app, ["eval", str(tiny_runs["off"]), str(tiny_runs["default"]),
+    result = CliRunner().invoke(app, ["eval", str(runs["off"]), str(runs["default"]),
                                       "--suite", "sure", "--config-dir", str(tmp_path),
                                       "--baseline", "afa=off"])
     assert result.exit_code == 0, result.output
     shown = result.stdout
     assert "conf: mean top-class probability" in shown and "mean_confidence" in shown
-    folder = sorted((tiny_runs["default"] / "suites").glob("sure*"))[-1]
+    folder = sorted((runs["default"] / "suites").glob("sure*"))[-1]
     probes = {p["probe"]: p for p in json.loads((folder / "report.json").read_text())["probes"]}
     assert probes["sure"]["kind"] == "confidence" and probes["sure"]["correct"] is None
     assert 0.5 <= probes["sure"]["metrics"]["mean_confidence"] <= 1
@@ -90,3 +93,10 @@ def test_a_kind_added_as_one_module_runs_in_a_suite_and_is_compared(tiny_runs, t
     assert sure["metric"] == "mean_confidence" and sure["test"] == "paired t"
     own, = (c for c in comparison["comparisons"] if c["probe"] == "own")
     assert own["metric"] == "accuracy" and own["test"] == "McNemar"
+    # where the kind is not installed, reading its report is one line
+    probe_kind.cache_clear()
+    kinds.__path__ = kinds.__path__[:-1]
+    report = CliRunner().invoke(app, ["report", str(runs["off"]), str(runs["default"])])
+    assert report.exit_code == 2 and "no probe kind confidence here (the kinds are attack, " \
+        "faithfulness, pairs, scores)" in report.output
+    assert "Traceback" not in report.output

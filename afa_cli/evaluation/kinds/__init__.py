@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from afa_cli.errors import UserError
 from afa_cli.metrics.registry import Metric
 
 if TYPE_CHECKING:
@@ -53,7 +54,11 @@ def kind_names() -> list[str]:
 
 @cache
 def probe_kind(name: str) -> ProbeKind:
-    """The kind a probe names (suites are checked against kind_names when read)."""
+    """The kind a probe names (suites are checked against kind_names when read; a report may
+    name one not installed here)."""
+    if name not in kind_names():
+        raise UserError(f"no probe kind {name} here (the kinds are {', '.join(kind_names())}): "
+                        f"a report of {name} probes is read where that kind is installed.")
     kind = importlib.import_module(f"{__name__}.{name}").KIND
     assert kind.name == name, f"{__name__}.{name} defines the kind {kind.name}"
     return kind
