@@ -43,7 +43,7 @@ test: install
 	$(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n 2 -m "not slow"
 
 train: install
 	$(BIN)/afa train dataset=sst2 $(ARGS)

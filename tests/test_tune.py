@@ -332,12 +332,17 @@ def test_a_trial_below_the_median_is_pruned_and_stops_early(tmp_path):
 @pytest.mark.slow
 @needs_data
 def test_a_stopped_two_objective_search_resumes_its_trial_and_draws_the_pareto_front(tmp_path):
+    """The second objective a suite probe's, scored with its suite once a trial has trained (the
+    stopped trial: after its resumed training)."""
     config_dir = config_dir_with_space(tmp_path, SPACE)
+    (config_dir / "suite").mkdir()
+    (config_dir / "suite" / "quick.yaml").write_text(
+        "probes:\n  - {name: mr, kind: scores, dataset: mr, limit: 30}\n")
     output_dir = tmp_path / "out"
     search = subprocess.Popen(
         [sys.executable, "-m", "afa_cli", "tune", "+tune=tiny", *LONGER,
          f"output_dir={output_dir}", "--trials", "2", "--config-dir", str(config_dir),
-         "--objective", "accuracy", "--objective", "lexicon_mass"],
+         "--objective", "accuracy", "--objective", "quick/mr"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while not list(output_dir.glob("tunes/*/trial_000/metrics.jsonl")):  # trial 0 trains
@@ -362,34 +367,18 @@ def test_a_stopped_two_objective_search_resumes_its_trial_and_draws_the_pareto_f
     assert run.summary().steps == 38
     assert max(e.step for e in run.events() if e.split == "train") > stopped_at
     assert f"--resume {run.path.resolve()}" in run.job_log.read_text()
-    assert (folder / "pareto.png").stat().st_size > 0
-    assert {p.name for p in folder.glob("history_*.png")} == {"history_accuracy.png",
-                                                              "history_lexicon_mass.png"}
-
-
-@pytest.mark.slow
-@needs_data
-def test_a_suite_probe_objective_is_scored_on_each_trials_best_checkpoint(tmp_path):
-    config_dir = config_dir_with_space(tmp_path, SPACE)
-    (config_dir / "suite").mkdir()
-    (config_dir / "suite" / "quick.yaml").write_text(
-        "probes:\n  - {name: mr, kind: scores, dataset: mr, limit: 30}\n")
-    result = run_afa("tune", "+tune=tiny", *TINY, f"output_dir={tmp_path / 'out'}", "--trials",
-                     "2", "--config-dir", str(config_dir), "--objective", "accuracy",
-                     "--objective", "quick/mr")
-    assert "quick/mr ↑" in result.stdout and "Pareto front" in result.stdout
-    folder = the_tune_folder(tmp_path / "out")
-    trials = study_of(folder).get_trials()
-    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
-    for trial in trials:
+    for trial in (continued, new):
         run = Run(folder / trial.user_attrs["run"])
-        report = run.suite_report(run.suite_reports()["quick"].parent)
-        probe, = report.probes
+        probe, = run.suite_report(run.suite_reports()["quick"].parent).probes
         assert probe.num_examples == 30 and probe.dataset == "mr"
         assert trial.values == [run.summary().best_metrics["accuracy"],
                                 probe.metrics["accuracy"]]
         commands = [line for line in run.job_log.read_text().splitlines() if line.startswith("$ ")]
-        assert len(commands) == 2 and " eval " in commands[1] and "--suite quick" in commands[1]
+        assert " eval " in commands[-1] and "--suite quick" in commands[-1]
+        assert not any(" eval " in command for command in commands[:-1])
+    assert (folder / "pareto.png").stat().st_size > 0
+    assert {p.name for p in folder.glob("history_*.png")} == {"history_accuracy.png",
+                                                              "history_quick_mr.png"}
 
 
 def test_a_resumed_seeded_study_does_not_propose_its_first_trials_again(tmp_path):

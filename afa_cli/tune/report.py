@@ -100,8 +100,13 @@ def _key(override: str) -> str:
     return override.lstrip("+~").split("=", 1)[0]
 
 
+def _history_file(objective: str) -> str:
+    """history_<objective>.png; a suite probe's SUITE/PROBE as SUITE_PROBE."""
+    return f"history_{objective.replace('/', '_')}.png"
+
+
 def _draw(study: Study, objectives: list[Objective], result: TuneReport) -> None:
-    """history_<objective>.png, importances.png and (two objectives) pareto.png, with Optuna's
+    """history_<objective>.png (_history_file), importances.png and (two objectives) pareto.png, with Optuna's
     matplotlib plots; a plot the study cannot make yet (importances compare two complete trials
     at least) is a note instead."""
     matplotlib.use("Agg")  # files only, whatever display the machine has
@@ -111,12 +116,12 @@ def _draw(study: Study, objectives: list[Objective], result: TuneReport) -> None
     names = [o.key for o in objectives]
     # file -> (complete trials it needs, how to draw it)
     if len(objectives) == 1:
-        drawings = {f"history_{names[0]}.png": (1, partial(plots.plot_optimization_history, study,
-                                                           target_name=names[0]))}
+        drawings = {_history_file(names[0]): (1, partial(plots.plot_optimization_history, study,
+                                                         target_name=names[0]))}
     else:  # Optuna draws one objective's history at a time, and every importance at once
-        drawings = {f"history_{name}.png": (1, partial(plots.plot_optimization_history, study,
-                                                       target=partial(_value, index=i),
-                                                       target_name=name))
+        drawings = {_history_file(name): (1, partial(plots.plot_optimization_history, study,
+                                                     target=partial(_value, index=i),
+                                                     target_name=name))
                     for i, name in enumerate(names)}
     drawings["importances.png"] = (2, partial(plots.plot_param_importances, study))
     if len(objectives) > 1:
