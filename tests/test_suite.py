@@ -531,9 +531,12 @@ def test_a_suite_stopped_by_ctrl_c_is_marked_incomplete_and_resume_finishes_it(t
     (tmp_path / "suite").mkdir()
     (tmp_path / "suite" / "stoppable.yaml").write_text(STOPPABLE_SUITE)
     run = tiny_runs["off"]
+    # Ctrl-C reaches it however the tests were started (a shell starts background jobs with
+    # SIGINT ignored, and a child keeps that)
     suite = subprocess.Popen([sys.executable, "-m", "afa_cli", "eval", str(run), "--suite",
                               "stoppable", "--config-dir", str(tmp_path)], cwd=ROOT,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = []
     for line in suite.stderr:  # Ctrl-C as the second probe starts: the first one is written
         seen.append(line)
