@@ -396,6 +396,19 @@ def synthetic_report(tmp_path: Path, datasets=("sst2", "mr"), seeds=(1, 2, 3)) -
         [probe.name for probe in suite.probes], variants, pairing.pairs), pairing)
 
 
+def test_a_probe_some_seeds_lack_is_compared_over_the_seeds_that_have_it(tmp_path):
+    report = synthetic_report(tmp_path, datasets=("sst2",), seeds=(1, 2, 3, 4))
+    probe = report.suite.probes[0].name
+    for run in report.runs:  # as a skipped probe: seed 1's baseline and seed 2's variant lack it
+        if run.run.path.name in ("sst2_off_1", "sst2_default_2"):
+            del run.results[probe]
+    comparisons = compare_variants([p.name for p in report.suite.probes], report.variants,
+                                   report.pairing.pairs)
+    seeds = {c.probe: c.paired.n_seeds for c in comparisons}
+    assert len(seeds) == len(report.suite.probes)
+    assert seeds.pop(probe) == 2 and set(seeds.values()) == {4}
+
+
 def tables_of(document) -> list[Table]:
     return [block for section in document.sections for block in section.blocks
             if isinstance(block, Table)]

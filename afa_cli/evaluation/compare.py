@@ -171,13 +171,15 @@ def _same_seeds(variants: dict, base: str, label: str) -> list[tuple]:
 
 def compare_variants(probes: list[str], variants: dict[str, list[RunResults]],
                      pairs: list[tuple[str, str]]) -> list[Comparison]:
-    """Per pair of variants and probe, the comparison over the seeds both have."""
+    """Per pair of variants and probe, the comparison over the seeds both have that probe for
+    (a probe skipped or not yet scored at some seeds is compared over the others)."""
     comparisons = []
     for base, label in pairs:
         matched = _same_seeds(variants, base, label)
         for probe in probes:
-            if matched and all(probe in a.results and probe in b.results for a, b in matched):
-                comparisons.append(Comparison(probe, *_paired(probe, matched), base, label))
+            scored = [(a, b) for a, b in matched if probe in a.results and probe in b.results]
+            if scored:
+                comparisons.append(Comparison(probe, *_paired(probe, scored), base, label))
     return comparisons
 
 
