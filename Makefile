@@ -40,7 +40,7 @@ wordnet:
 
 # Two workers on two cores, each with one torch thread (tests/conftest.py).
 test: install
-	$(BIN)/python -m pytest -q -n 2 --dist worksteal
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal --durations=15
 
 test-fast: install
 	$(BIN)/python -m pytest -q -n 2 -m "not slow"

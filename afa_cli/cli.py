@@ -166,15 +166,24 @@ def train(
     cfg: bool = typer.Option(False, "--cfg", help="Print the resolved config and exit."),
     config_dirs: Optional[list[Path]] = CONFIG_DIRS,
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an interrupted run."),
+    run_dir: Optional[Path] = typer.Option(
+        None, "--run-dir", help="The new run's folder, exactly (it must not exist); by default "
+                                "<output_dir>/<dataset>/<model>/<time>[_<name>]."),
 ) -> None:
     """Fine-tune a classifier (with AFA unless afa=off); one new folder under outputs/ per run.
     Data-parallel under `torchrun --nproc_per_node N -m afa_cli train ...`."""
     from afa_cli.config import compose_config
+    from afa_cli.training.setup import NewRun
 
     overrides = overrides or []
+    named = next((o for o in overrides if o.lstrip("+").partition("=")[0] == "run_dir"), None)
+    if named is not None:
+        raise UserError(f"{named}: the run folder is an option, not a config key; give "
+                        f"--run-dir {named.partition('=')[2] or 'PATH'}.")
     if resume is not None:
-        if overrides:
-            raise UserError("--resume continues a run with its own config; drop the overrides.")
+        if overrides or run_dir is not None:
+            raise UserError("--resume continues a run in its own folder with its own config; "
+                            "drop the overrides and --run-dir.")
         if not Run.is_run(resume):
             raise UserError(f"--resume {resume}: not an afa run folder (no {Run.CONFIG}).")
     composed = compose_config(overrides, config_dirs or []) if resume is None else None
@@ -191,14 +200,14 @@ def train(
     # Under torchrun, rank 0 speaks for all processes.
     speaks = launched_as_main()
     try:
-        run_dir = run_training(composed, overrides, console, resume_dir=resume,
-                               config_dirs=config_dirs or [])
+        folder = run_training(composed, NewRun(overrides, config_dirs or [], run_dir), console,
+                              resume_dir=resume)
     except Interrupted as stop:
         if speaks:
             err_console.print(str(stop), highlight=False, soft_wrap=True)
         raise typer.Exit(130) from None
     if speaks:
-        console.print(f"[green]done[/green]: {run_dir}")
+        console.print(f"[green]done[/green]: {folder}")
 
 
 @app.command("eval", cls=StrictCommand)

@@ -10,7 +10,7 @@ from afa_cli.runs import Run
 
 # Overrides that never tell variants apart: the seed, where a run went, how many threads it had,
 # the tracker experiment it joined (a sweep names it after itself).
-IGNORED_OVERRIDES = ("seed", "run_dir", "output_dir", "name", "train.num_threads",
+IGNORED_OVERRIDES = ("seed", "output_dir", "name", "train.num_threads",
                      "logger.experiment")
 
 T = TypeVar("T")

@@ -79,7 +79,7 @@ def keep(run: Run, target: Path) -> None:
 
 
 def _relative_override(override: str, here: Path) -> str:
-    """run_dir=/abs/run as run_dir=. (and output_dir relative to the run): see keep."""
+    """output_dir=/abs/out relative to the run: see keep."""
     key, _, value = override.partition("=")
     path = Path(value.strip("'\""))
     if key.lstrip("+") in WRITTEN_TO and path.is_absolute():

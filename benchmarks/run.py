@@ -105,7 +105,7 @@ def measure(name: str, variant: Variant, work: Path, common: list[str] = COMMON)
     run_dir = work / name
     launcher = TORCHRUN if variant.side == "torchrun" else [sys.executable]
     _, wall, train_rss = run_measured([*launcher, "-m", "afa_cli", "train", *common, *variant.args,
-                                       f"run_dir={run_dir}"])
+                                       "--run-dir", str(run_dir)])
     summary = Run(run_dir).summary()
     stdout, _, eval_rss = run_measured([sys.executable, "-m", "afa_cli", "eval", str(run_dir)])
     written, = [line.removeprefix("written: ") for line in stdout.splitlines()

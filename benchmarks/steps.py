@@ -13,6 +13,7 @@ import statistics
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 from rich.console import Console
@@ -21,7 +22,7 @@ from torch.profiler import ProfilerActivity, profile
 from afa_cli import distributed
 from afa_cli.config import compose_config
 from afa_cli.data import train_batches
-from afa_cli.training.setup import build_trainer
+from afa_cli.training.setup import NewRun, build_trainer
 
 WARMUP_STEPS, TIMED_STEPS, PROFILED_STEPS, TOP = 3, 40, 10, 12
 
@@ -56,9 +57,9 @@ def top_operations(trainer, batches, cuda: bool) -> dict:
 
 def main(overrides: list[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="afa_steps_") as work:
-        cfg = compose_config([*overrides, f"run_dir={work}/run"])
+        cfg = compose_config(overrides)
         ctx = distributed.setup(cfg.train.device)
-        trainer = build_trainer(cfg, [], [], Console(quiet=True), None, None, ctx)
+        trainer = build_trainer(cfg, NewRun(folder=Path(work) / "run"), Console(quiet=True), None, None, ctx)
         afa, cuda = trainer.afa, ctx.device.type == "cuda"
         batches = train_batches(trainer.train_data.lengths(), cfg.train.batch_size, cfg.seed, 0,
                                 cfg.train.length_group_pool)

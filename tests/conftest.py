@@ -125,7 +125,7 @@ def trained_once(tmp_path_factory, name: str, *overrides: str) -> Path:
     with FileLock(str(run_dir) + ".lock"):
         if not Run(run_dir).finished:
             shutil.rmtree(run_dir, ignore_errors=True)  # a run an earlier worker left unfinished
-            run_afa("train", *overrides, f"run_dir={run_dir}")
+            run_afa("train", *overrides, "--run-dir", str(run_dir))
     return run_dir
 
 

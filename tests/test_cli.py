@@ -34,7 +34,12 @@ from conftest import ROOT, TINY, needs_data, run_afa
      "no such option --chekpoint; did you mean --checkpoint?"),
     (["sweep", "seed=1,2", "--job", "2"], "no such option --job; did you mean --jobs?"),
     (["train", "--xyz"],
-     "no such option --xyz; the options are --cfg, --config-dir, --resume, --help."),
+     "no such option --xyz; the options are --cfg, --config-dir, --resume, --run-dir, --help."),
+    (["train", "afa=off", "run_dir=runs/a"],
+     "run_dir=runs/a: the run folder is an option, not a config key; give --run-dir runs/a."),
+    (["train", "--resume", "RUN", "--run-dir", "runs/a"],
+     "--resume continues a run in its own folder with its own config; drop the overrides and "
+     "--run-dir."),
 ])
 def test_an_unknown_option_is_one_line_naming_the_closest(args, message):
     result = CliRunner().invoke(app, args)
@@ -111,7 +116,7 @@ def test_a_run_with_a_user_option_is_read_back_with_its_config_dirs(tmp_path):
                                                  "mask_ratio: 0.3\n")
     run_dir = tmp_path / "run"
     run_afa("train", "--config-dir", str(user_conf), "afa=mine", *TINY,
-            "train.max_train_samples=64", f"run_dir={run_dir}")
+            "train.max_train_samples=64", "--run-dir", str(run_dir))
     assert Run(run_dir).config_dirs() == [user_conf.resolve()]
     assert Run(run_dir).config().afa.mask_ratio == 0.3
     # Both compose the run's overrides (afa=mine) with a new dataset: they need its config dir.

@@ -66,7 +66,7 @@ def test_training_on_cuda_resumes_and_scores_like_the_cpu(tmp_path):
 
     on_gpu = [*STOPPED, "train.device=cuda"]
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
-    run_afa("train", *on_gpu, f"run_dir={straight}")
+    run_afa("train", *on_gpu, "--run-dir", str(straight))
     summary = json.loads((straight / "summary.json").read_text())
     proc = start_training(stopped, *on_gpu)
     wait_for_step(proc, stopped, 30)
@@ -109,6 +109,6 @@ def test_two_processes_over_nccl_train_one_run(tmp_path):
 
     run = tmp_path / "ddp"
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                    "-m", "afa_cli", "train", *ON_GPU, f"run_dir={run}"], cwd=ROOT, check=True,
+                    "-m", "afa_cli", "train", *ON_GPU, "--run-dir", str(run)], cwd=ROOT, check=True,
                    timeout=900)
     assert json.loads((run / "summary.json").read_text())["processes"] == 2

@@ -146,11 +146,12 @@ ACCURACY_TOLERANCE = 0.03
 @needs_data
 def test_two_processes_train_like_one_with_the_same_global_batch(tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
-    run_afa("train", *DDP_RUN, f"run_dir={one}")
+    run_afa("train", *DDP_RUN, "--run-dir", str(one))
     env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
     launched = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-         "--master_port", str(_free_port()), "-m", "afa_cli", "train", *DDP_RUN, f"run_dir={two}"],
+         "--master_port", str(_free_port()), "-m", "afa_cli", "train", *DDP_RUN,
+         "--run-dir", str(two)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert launched.returncode == 0, launched.stderr[-3000:]
     assert launched.stdout.count("done:") == 1                  # rank 0 speaks for both
@@ -195,10 +196,10 @@ def _torchrun(*args: str, **popen) -> subprocess.Popen:
 def test_ctrl_c_under_torchrun_saves_last_and_resume_equals_uninterrupted(tmp_path):
     overrides = [*TINY, "train.max_train_samples=640", "train.eval_every=10", "seed=3"]
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
-    finished = _torchrun(*overrides, f"run_dir={straight}")
+    finished = _torchrun(*overrides, "--run-dir", str(straight))
     assert finished.wait(timeout=900) == 0, finished.communicate()[1][-3000:]
 
-    proc = _torchrun(*overrides, f"run_dir={interrupted}")
+    proc = _torchrun(*overrides, "--run-dir", str(interrupted))
     deadline = time.monotonic() + 600
     while proc.poll() is None and time.monotonic() < deadline:
         if any(e.step >= 5 for e in Run(interrupted).events()):

@@ -190,7 +190,7 @@ def test_lora_on_modules_the_model_lacks_is_one_clear_line(folder):
 def test_afa_trains_a_truncated_llm_and_its_lora_checkpoint_evaluates_and_inspects(tmp_path, folder):
     run = tmp_path / "run"
     # the default afa.mask_with=auto: no mask token, so unk, and the run says so
-    run_afa("train", "model=smollm2", *TINY, "seed=1", f"run_dir={run}")
+    run_afa("train", "model=smollm2", *TINY, "seed=1", "--run-dir", str(run))
     assert Run(run).config().afa.mask_with == "unk"
     train_events = [e.metrics for e in Run(run).events() if e.split == "train"]
     assert any(e.get("loss_pg") is not None for e in train_events)   # the policy gradient ran

@@ -17,7 +17,7 @@ from conftest import another_writer
 
 
 def cfg(**top):
-    return OmegaConf.create({"run_dir": None, "output_dir": "out", "name": None,
+    return OmegaConf.create({"output_dir": "out", "name": None,
                              "dataset": {"name": "sst2"}, "model": {"name": "minilm"}, **top})
 
 
@@ -32,10 +32,10 @@ def test_create_names_a_new_folder_every_time_and_never_reuses_run_dir(tmp_path)
     second = Run.create(cfg(output_dir=str(tmp_path), name="again"))
     assert first.path != second.path and first.path.parent == tmp_path / "sst2" / "minilm"
     assert second.path.name.endswith("_again")
-    fixed = Run.create(cfg(run_dir=str(tmp_path / "fixed")))
-    assert fixed.path.is_dir()
-    with pytest.raises(UserError, match="already exists"):
-        Run.create(cfg(run_dir=str(tmp_path / "fixed")))
+    fixed = Run.create(cfg(), tmp_path / "fixed")
+    assert fixed.path == tmp_path / "fixed" and fixed.path.is_dir()
+    with pytest.raises(UserError, match="^--run-dir .*/fixed already exists; choose a new folder"):
+        Run.create(cfg(), tmp_path / "fixed")
 
 
 def test_config_overrides_and_config_dirs_round_trip(tmp_path):
@@ -264,13 +264,14 @@ def test_damaged_run_files_are_one_line(tmp_path):
         run.training_state()
 
 
-@pytest.mark.parametrize("key", ["run_dir", "output_dir"])
-def test_a_run_folder_under_a_file_is_one_line_before_any_work(tmp_path, key):
+@pytest.mark.parametrize("option", ["--run-dir ", "output_dir="])
+def test_a_run_folder_under_a_file_is_one_line_before_any_work(tmp_path, option):
     a_file = tmp_path / "notes.txt"
     a_file.write_text("mine")
-    config = OmegaConf.create({"run_dir": None, "output_dir": str(tmp_path / "out"),
-                               key: str(a_file / "runs")})
-    with pytest.raises(UserError, match=f"^{key}={a_file}/runs: {a_file} is a file, not a "
+    under_it = a_file / "runs"
+    config = OmegaConf.create({"output_dir": str(under_it if option == "output_dir=" else
+                                                 tmp_path / "out")})
+    with pytest.raises(UserError, match=f"^{option}{under_it}: {a_file} is a file, not a "
                                         "folder; choose another path.$"):
-        Run.check_new(config)
+        Run.check_new(config, under_it if option == "--run-dir " else None)
     assert a_file.read_text() == "mine"

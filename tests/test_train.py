@@ -100,7 +100,7 @@ def test_afa_with_zero_weights_trains_exactly_like_off(tiny_runs, tmp_path):
     """The masker and D use their own random streams: λ = γ = 0 leaves training bit for bit alike."""
     run = tmp_path / "zero"
     run_afa("train", *TINY, "afa=default", "afa.pg_weight=0", "afa.masked_ce_weight=0", "seed=1",
-            f"run_dir={run}")
+            "--run-dir", str(run))
     off, zero = weights(tiny_runs["off"]), weights(run)
     assert off.keys() == zero.keys()
     assert all(torch.equal(off[k], zero[k]) for k in off)
@@ -126,7 +126,7 @@ def straight(tmp_path_factory):
 def start_training(run_dir, *overrides) -> subprocess.Popen:
     env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
     return subprocess.Popen([sys.executable, "-m", "afa_cli", "train", *overrides,
-                             f"run_dir={run_dir}"], cwd=ROOT, env=env,
+                             "--run-dir", str(run_dir)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -207,7 +207,7 @@ def _small_disk() -> None:
 def test_a_full_disk_is_one_line_and_leaves_no_half_written_checkpoint(tmp_path):
     run = tmp_path / "run"
     result = subprocess.run([sys.executable, "-m", "afa_cli", "train", *TINY,
-                             "train.max_train_samples=32", f"run_dir={run}"], cwd=ROOT,
+                             "train.max_train_samples=32", "--run-dir", str(run)], cwd=ROOT,
                             preexec_fn=_small_disk, capture_output=True, text=True, timeout=600)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     line = result.stderr.strip()
@@ -224,7 +224,7 @@ def test_a_training_state_past_the_file_size_limit_is_one_line_naming_the_checkp
     fails with "unexpected pos", which is the same full disk and the same one line."""
     run = tmp_path / "run"
     result = run_afa_past_a_file_size_limit(80_000_000, "train", *TINY,
-                                            "train.max_train_samples=32", f"run_dir={run}")
+                                            "train.max_train_samples=32", "--run-dir", str(run))
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     line = result.stderr.strip().splitlines()[-1]
     assert line == (f"error: Cannot save {run / 'checkpoints' / 'last'}: the file size limit "
@@ -238,7 +238,7 @@ def test_max_steps_trains_that_many_steps_whatever_the_data_size(tmp_path):
     run = tmp_path / "run"
     run_afa("train", *TINY, "train.max_train_samples=32", "train.max_steps=5",
             "train.log_every=1", "afa.schedule=alternate", "afa.alternate_every=2",
-            f"run_dir={run}")
+            "--run-dir", str(run))
     train_events = [e for e in Run(run).events() if e.split == "train"]
     assert [e.step for e in train_events] == [1, 2, 3, 4, 5]
     assert [e.epoch for e in train_events] == [0, 0, 1, 1, 2]
@@ -253,12 +253,12 @@ def test_max_steps_trains_that_many_steps_whatever_the_data_size(tmp_path):
 def test_best_metric_picks_the_best_checkpoint_in_its_direction(tmp_path):
     run = tmp_path / "run"
     run_afa("train", *TINY, "train.best_metric=frequent_mass", "train.patience=null",
-            f"run_dir={run}")
+            "--run-dir", str(run))
     evaluations = Run(run).events("validation")
     lowest = min(evaluations, key=lambda e: e.metrics["frequent_mass"])
     assert json.loads((run / "summary.json").read_text())["best"]["step"] == lowest.step
-    result = run_afa("train", *TINY, "train.best_metric=attn_entropy", f"run_dir={tmp_path / 'x'}",
-                     check=False)
+    result = run_afa("train", *TINY, "train.best_metric=attn_entropy",
+                     "--run-dir", str(tmp_path / "x"), check=False)
     assert result.returncode == 2 and "train.best_metric=attn_entropy: choose one of" in result.stderr
     assert not (tmp_path / "x").exists()
 
@@ -304,7 +304,7 @@ def test_bad_rows_stop_before_training(tmp_path):
 
 def test_existing_run_dir_is_never_overwritten(tiny_runs):
     before = (tiny_runs["off"] / "summary.json").read_bytes()
-    result = run_afa("train", *TINY, f"run_dir={tiny_runs['off']}", check=False)
+    result = run_afa("train", *TINY, "--run-dir", str(tiny_runs["off"]), check=False)
     assert result.returncode == 2 and "already exists" in result.stderr
     assert (tiny_runs["off"] / "summary.json").read_bytes() == before
 
@@ -351,7 +351,7 @@ def test_every_logged_number_is_a_registered_metric(tiny_runs):
 def test_patience_stops_at_the_first_evaluation_without_improvement(tmp_path):
     run = tmp_path / "patient"
     result = run_afa("train", *TINY, "afa=off", "train.eval_every=4", "train.patience=1",
-                     "train.epochs=3", f"run_dir={run}")
+                     "train.epochs=3", "--run-dir", str(run))
     accuracies = [(e.step, e.metrics["accuracy"]) for e in Run(run).events() if e.split == "validation"]
     best, stop_at = -1.0, None
     for step, accuracy in accuracies:

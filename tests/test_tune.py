@@ -26,7 +26,7 @@ from afa_cli.errors import UserError
 from afa_cli.runs import Run
 from afa_cli.tune.launch import _settle
 from afa_cli.tune.report import report
-from afa_cli.tune.space import check_space, load_space, override
+from afa_cli.tune.space import ParamSpec, check_space, load_space, override
 from afa_cli.tune.state import TuneState
 from afa_cli.tune.study import (ERROR, RETRIED, counted, create_study, load_study, may_ask,
                                 sampler, storage_url)
@@ -76,6 +76,10 @@ def test_afa_preset_searches_the_methods_keys_and_every_value_composes():
     assert [p.key for p in space] == ["afa.mask_ratio", "afa.pg_weight", "afa.entropy_weight",
                                      "afa.d_lr", "afa.warmup_steps", "afa.policy", "afa.layer"]
     assert check_space("afa", space, ["train=quick"], []) == Path("outputs")
+    # what tune.yaml keeps of each parameter reads back as the same distribution
+    for param in space:
+        assert ParamSpec.read(param.spec.given()).distribution == param.spec.distribution
+    assert space[4].spec.given() == {"type": "int", "low": 0, "high": 200, "step": 10}
 
 
 @pytest.mark.parametrize("value", [0.25, 1e-05, -1, True, None, "complement", "1", "a b,c",
@@ -92,6 +96,12 @@ def test_sampled_values_reach_the_config_exactly(value):
     ({"afa.mask_ratio": {"low": 0.1, "high": 0.3}}, "type: float|int|categorical"),
     ({"afa.d_lr": {"type": "float", "low": 0, "high": 0.1, "log": True}}, "low > 0"),
     ({"afa.warmup_steps": {"type": "int", "low": 0.5, "high": 10}}, "low must be an integer"),
+    ({"afa.policy": {"type": "categorical", "choices": ["complement"], "low": 0}},
+     "unknown field 'low'; a categorical parameter takes choices"),
+    ({"afa.mask_ratio": {"type": "float", "low": True, "high": 0.3}},
+     "low: Value 'True' of type 'bool' could not be converted to Float"),
+    ({"afa.mask_ratio": {"type": "uniform", "low": 0.1, "high": 0.3}}, "type: Invalid value"),
+    ({"afa.mask_ratio": 0.2}, "give {type: float|int|categorical, ...}"),
     ({"afa.layer": {"type": "categorical", "choices": [-1, "last"]}},
      "afa.layer must be an integer, got 'last'"),
     ({"afa.policy": {"type": "categorical", "choices": ["complement", "greedy"]}}, "afa.policy"),
@@ -170,7 +180,7 @@ def hand_made_tune(tmp_path: Path) -> TuneState:
 def test_a_trial_stopped_before_its_first_checkpoint_is_tried_again_as_a_new_trial(tmp_path):
     state = hand_made_tune(tmp_path)
     study = load_study(state)
-    study.ask({p.key: p.distribution for p in state.params})  # its process never got far
+    study.ask({p.key: p.spec.distribution for p in state.params})  # its process never got far
     stopped, = study.get_trials()
     assert not _settle(study, Run(tmp_path / "tune" / "trial_000"), stopped)
     failed, retry = study.get_trials()
@@ -179,7 +189,7 @@ def test_a_trial_stopped_before_its_first_checkpoint_is_tried_again_as_a_new_tri
     assert retry.state == TrialState.WAITING
     assert counted(study) == [retry] and may_ask(study, 1)
     # the next trial asked is the retry, with the stopped trial's values
-    asked = study.ask({p.key: p.distribution for p in state.params})
+    asked = study.ask({p.key: p.spec.distribution for p in state.params})
     assert asked.number == retry.number and asked.params == failed.params
 
 
@@ -193,7 +203,7 @@ def test_resume_refuses_a_search_another_process_runs(tmp_path):
 def test_the_report_notes_plots_the_study_cannot_make_yet(tmp_path):
     state = hand_made_tune(tmp_path)
     study = load_study(state)
-    study.tell(study.ask({p.key: p.distribution for p in state.params}), state=TrialState.FAIL)
+    study.tell(study.ask({p.key: p.spec.distribution for p in state.params}), state=TrialState.FAIL)
     result = report(state.folder)
     assert result.best == [] and result.failed == [0]
     assert [path.name for path in result.files] == ["trials.csv"]

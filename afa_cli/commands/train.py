@@ -14,20 +14,21 @@ from afa_cli.errors import UserError
 from afa_cli.runs import Run, release_locks
 from afa_cli.tracking import backends as trackers
 from afa_cli.training.loop import Interrupted
-from afa_cli.training.setup import build_trainer
+from afa_cli.training.setup import NewRun, build_trainer
 from afa_cli.training.signals import stop_with_parent
 
 
-def train(cfg: DictConfig | None, overrides: list[str], console: Console,
-          resume_dir: Path | None = None, config_dirs: list[Path] = ()) -> Path:
-    """Train one run (a new one from cfg, or continue resume_dir); returns its folder."""
+def train(cfg: DictConfig | None, new: NewRun, console: Console,
+          resume_dir: Path | None = None) -> Path:
+    """Train one run (a new one from cfg, as `new` asks, or continue resume_dir); returns its
+    folder."""
     stop_with_parent()
     resume = Run.open(resume_dir) if resume_dir is not None else None
     if resume is not None:
         cfg = resume.config()
     else:  # everything that can be refused before a folder is made or a model loaded
         check_trainable(cfg)
-        Run.check_new(cfg)
+        Run.check_new(cfg, new.folder)
         trackers.check(trackers.chosen(cfg.logger))
     ctx = distributed.setup(cfg.train.device)
     try:
@@ -35,9 +36,8 @@ def train(cfg: DictConfig | None, overrides: list[str], console: Console,
         if resume is not None:  # before any loading: a second writer or no state stops here
             ctx.on_main(resume.lock)
             resume_state = resume.training_state()
-        trainer = build_trainer(cfg, overrides, list(config_dirs),
-                                console if ctx.is_main else Console(quiet=True), resume,
-                                resume_state, ctx)
+        trainer = build_trainer(cfg, new, console if ctx.is_main else Console(quiet=True),
+                                resume, resume_state, ctx)
         run_dir = trainer.train()
     except (Interrupted, UserError):
         ctx.close()  # every process raises these together

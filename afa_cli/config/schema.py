@@ -196,9 +196,8 @@ class Config:
     name: Optional[str] = setting(None, "appended to the run folder name: "
                                         "<output_dir>/<dataset>/<model>/<time>_<name>",
                                   folder_name=True)
-    output_dir: str = setting("outputs", "where run folders go")
-    run_dir: Optional[str] = setting(None, "the exact run folder (it must not exist); null "
-                                           "derives it from output_dir, dataset, model and time")
+    output_dir: str = setting("outputs", "where run folders go (afa train --run-dir names one "
+                                         "exactly)")
 
 
 # The config groups one run composes (the root's dataclass fields): dataset, model, afa, train,

@@ -26,7 +26,8 @@ from afa_cli.runs.reports import EvaluationReports
 
 
 class Run(MetricsEvents, TrainLog, EvaluationReports, Checkpoints, WriterLock):
-    """One run folder: `Run.create(cfg)` for a new run, `Run.open(path)` for an existing one."""
+    """One run folder: `Run.create(cfg, folder)` for a new run, `Run.open(path)` for an existing
+    one."""
 
     CONFIG = "config.yaml"
     OVERRIDES = "overrides.yaml"
@@ -35,6 +36,7 @@ class Run(MetricsEvents, TrainLog, EvaluationReports, Checkpoints, WriterLock):
     FREQUENT_WORDS = "frequent_words.json"
     JOB_LOG = "job.log"
     TRACKERS = "trackers.json"
+    LEGACY_RUN_DIR = "run_dir="  # see overrides()
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -45,27 +47,27 @@ class Run(MetricsEvents, TrainLog, EvaluationReports, Checkpoints, WriterLock):
     # ---- creating and opening ------------------------------------------------------------------
 
     @classmethod
-    def check_new(cls, cfg: DictConfig) -> None:
-        """One line, before any work, when cfg's run folder could not be created."""
-        if cfg.get("run_dir"):
-            if Path(cfg.run_dir).exists():
-                raise UserError(f"run_dir={cfg.run_dir} already exists; choose a new folder.")
-            check_folder_path(Path(cfg.run_dir), "run_dir=")
+    def check_new(cls, cfg: DictConfig, folder: Path | None = None) -> None:
+        """One line, before any work, when the new run's folder could not be created: `folder`
+        (afa train --run-dir) or one under cfg's output_dir."""
+        if folder is not None:
+            if folder.exists():
+                raise UserError(f"--run-dir {folder} already exists; choose a new folder.")
+            check_folder_path(folder, "--run-dir")
         else:
             check_folder_path(Path(cfg.output_dir), "output_dir=")
 
     @classmethod
-    def create(cls, cfg: DictConfig) -> "Run":
-        """run_dir when set (it must not exist), else a new
+    def create(cls, cfg: DictConfig, folder: Path | None = None) -> "Run":
+        """`folder` when given (it must not exist), else a new
         <output_dir>/<dataset>/<model>/<YYYY-MM-DD_HH-MM-SS>[_<name>]."""
-        cls.check_new(cfg)
-        if cfg.get("run_dir"):
-            path = Path(cfg.run_dir)
+        cls.check_new(cfg, folder)
+        if folder is not None:
             try:
-                path.mkdir(parents=True, exist_ok=False)
+                folder.mkdir(parents=True, exist_ok=False)
             except FileExistsError:
-                raise UserError(f"run_dir={path} already exists; choose a new folder.") from None
-            return cls(path)
+                raise UserError(f"--run-dir {folder} already exists; choose a new folder.") from None
+            return cls(folder)
         return cls(new_timestamped_dir(Path(cfg.output_dir) / cfg.dataset.name / cfg.model.name,
                                        cfg.name))
 
@@ -113,8 +115,11 @@ class Run(MetricsEvents, TrainLog, EvaluationReports, Checkpoints, WriterLock):
                             f"{line}); fix it, or restore it from a copy.") from None
 
     def overrides(self) -> list[str]:
+        """What was typed after `afa train`. Runs made before --run-dir named their folder as a
+        run_dir= override: where the run was written, not how it was made, so it is left out."""
         path = self.path / self.OVERRIDES
-        return list(OmegaConf.load(path)) if path.is_file() else []
+        typed = list(OmegaConf.load(path)) if path.is_file() else []
+        return [o for o in typed if not o.lstrip("+").startswith(self.LEGACY_RUN_DIR)]
 
     def config_dirs(self) -> list[Path]:
         """The --config-dir folders the run was composed with (its search path beyond conf/)."""

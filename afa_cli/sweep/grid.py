@@ -29,7 +29,7 @@ GRAMMAR_HINT = ("write key=value; sweep values as a=1,2,3, range(1,4), choice(x,
 @dataclass
 class Job:
     name: str               # its folder inside the sweep folder
-    overrides: list[str]    # what `afa train` gets, besides run_dir and train.num_threads
+    overrides: list[str]    # what `afa train` gets, besides --run-dir and train.num_threads
     values: dict[str, str]  # key -> value of each of those overrides
 
 

@@ -22,12 +22,8 @@ INTERRUPTED_EXIT = 130  # afa train's exit code after Ctrl-C
 
 
 def check_output_dir(output_dir: Path) -> None:
-    """One line when job folders cannot go under output_dir: a file on its way, or a quote (run_job
-    passes each job's run_dir quoted)."""
+    """One line when job folders cannot go under output_dir: a file on its way."""
     check_folder_path(output_dir, "output_dir=")
-    if "'" in str(output_dir.resolve()):
-        raise UserError(f"output_dir={output_dir}: a path with a quote (') cannot be passed on; "
-                        "choose another output_dir.")
 
 
 def can_continue(job_dir: Path) -> bool:
@@ -45,11 +41,11 @@ def run_job(sweep_dir: Path, job: JobState, threads: int, config_dirs: list[Path
         log_path = Run(job_dir).job_log
         command = [sys.executable, "-m", "afa_cli", "train", "--resume", str(job_dir.resolve())]
     else:
-        # `afa train` creates run_dir itself (and refuses an existing one), so the log starts
+        # `afa train` creates --run-dir itself (and refuses an existing one), so the log starts
         # next to it and moves in when the job ends.
         log_path = stray_log(sweep_dir, job)
         command = [sys.executable, "-m", "afa_cli", "train", *job.overrides,
-                   f"run_dir='{job_dir.resolve()}'"]
+                   "--run-dir", str(job_dir.resolve())]
         if not any(o.lstrip("+").startswith("train.num_threads=") for o in job.overrides):
             command.append(f"train.num_threads={threads}")
         if not any(o.lstrip("+").startswith("logger.experiment=") for o in job.overrides):

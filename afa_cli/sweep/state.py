@@ -35,7 +35,7 @@ class Outcome:
 @dataclass
 class JobState:
     name: str                    # its folder inside the sweep folder
-    overrides: list[str]         # what `afa train` gets, besides run_dir and train.num_threads
+    overrides: list[str]         # what `afa train` gets, besides --run-dir and train.num_threads
     values: dict[str, str]       # swept key -> value
     status: str = PENDING
     attempts: int = 0

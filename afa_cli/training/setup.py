@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import shutil
-from dataclasses import fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -90,9 +90,16 @@ def build_afa(cfg: DictConfig, model, tokenizer, ctx: distributed.Context) -> AF
                ctx.gather_rows, ctx.rank)
 
 
-def build_trainer(cfg: DictConfig, overrides: list[str], config_dirs: list[Path],
-                  console: Console, resume: Run | None, resume_state: dict | None,
-                  ctx: distributed.Context) -> Trainer:
+@dataclass(frozen=True)
+class NewRun:
+    """How a new run was asked for: what its folder records of the command, and where it goes."""
+    overrides: list[str] = field(default_factory=list)
+    config_dirs: list[Path] = field(default_factory=list)
+    folder: Path | None = None  # afa train --run-dir; None: a new one under output_dir
+
+
+def build_trainer(cfg: DictConfig, new: NewRun, console: Console, resume: Run | None,
+                  resume_state: dict | None, ctx: distributed.Context) -> Trainer:
     tc = cfg.train
     set_up_process(cfg, ctx)
 
@@ -121,7 +128,7 @@ def build_trainer(cfg: DictConfig, overrides: list[str], config_dirs: list[Path]
         cfg.afa.mask_with = chosen_mask_with(cfg.afa.mask_with, tokenizer)
     afa = build_afa(cfg, model, tokenizer, ctx)
     state = TrainingState(Progress(), optimizer, scheduler, afa, ctx)
-    run = open_run(cfg, overrides, config_dirs, frequent, resume, resume_state, state, ctx)
+    run = open_run(cfg, new, frequent, resume, resume_state, state, ctx)
 
     log = run.open_log() if ctx.is_main else silent_log()
     log.info("%s run %s: %d train / %d validation rows from %s, %d process(es) on %s",
@@ -179,25 +186,23 @@ def attending_net(cfg: DictConfig, model, ctx: distributed.Context) -> Attending
                                or (COMPILED_PAD_MULTIPLE if tc.get("compile") else 1))
 
 
-def open_run(cfg: DictConfig, overrides: list[str], config_dirs: list[Path],
-             frequent: list[str], resume: Run | None, resume_state: dict | None,
-             state: TrainingState, ctx: distributed.Context) -> Run:
+def open_run(cfg: DictConfig, new: NewRun, frequent: list[str], resume: Run | None,
+             resume_state: dict | None, state: TrainingState, ctx: distributed.Context) -> Run:
     """A new run folder (the main process makes it, every process opens it), or the resumed
     run with its training state restored into `state`."""
     if resume is None:
-        return Run(ctx.on_main(lambda: new_run(cfg, overrides, config_dirs, frequent).path))
+        return Run(ctx.on_main(lambda: new_run(cfg, new, frequent).path))
     state.load_state_dict(resume_state, str(resume.path))
     if ctx.is_main and METRICS_EVENTS in resume_state:
         resume.set_aside_events(resume_state[METRICS_EVENTS])
     return resume
 
 
-def new_run(cfg: DictConfig, overrides: list[str], config_dirs: list[Path],
-            frequent: list[str]) -> Run:
-    run = Run.create(cfg)
+def new_run(cfg: DictConfig, new: NewRun, frequent: list[str]) -> Run:
+    run = Run.create(cfg, new.folder)
     try:
         run.lock()
-        run.write_config(cfg, overrides, config_dirs)
+        run.write_config(cfg, new.overrides, new.config_dirs)
         run.write_frequent_words(frequent)
     except BaseException:  # a full disk: no run folder without its config is left behind
         release_locks()

@@ -91,7 +91,7 @@ def start_tune(args: list[str], trials: int | None, objective_keys: list[str], p
                *([f"--storage {masked(storage)}"] if storage else []),
                *(["--join"] if join else [])]
     setup = dict(command=" ".join(["afa tune", shlex.join(args), *options]), preset=preset,
-                 overrides=fixed, space={p.key: p.spec for p in space},
+                 overrides=fixed, space={p.key: p.spec.given() for p in space},
                  objectives=[o.key for o in objectives], pruner=pruner_settings,
                  sampler_seed=sampler_seed, trials=trials)
     directions = [o.direction for o in objectives]

@@ -22,7 +22,7 @@ from afa_cli.tune.objectives import Objective, parse_objectives
 from afa_cli.tune.state import TuneState
 from afa_cli.tune.study import ERROR, RUN, WALL_SECONDS, counted, load_study
 
-RUN_DIR_KEY, SEED_KEY = "run_dir", "seed"
+SEED_KEY = "seed"
 
 
 @dataclass
@@ -89,7 +89,7 @@ def _best(study: Study, state: TuneState, objectives: list[Objective]) -> list[B
 def train_command(run: Run) -> str:
     """`afa train` with the overrides the run was trained with (fixed, sampled, the threads and,
     written out, the seed) and its config folders: its config again, in a new run folder."""
-    overrides = [o for o in run.overrides() if _key(o) != RUN_DIR_KEY]
+    overrides = run.overrides()
     if not any(_key(o) == SEED_KEY for o in overrides):
         overrides.append(f"{SEED_KEY}={run.config().seed}")
     config_dirs = [arg for folder in run.config_dirs() for arg in ("--config-dir", str(folder))]

@@ -60,7 +60,7 @@ class Search:
         self.state, self.study, self.objectives = state, study, objectives
         self.continuing = continuing  # interrupted trials, to continue first
         self.parallel, self.console = parallel, console
-        self.distributions = {param.key: param.distribution for param in state.params}
+        self.distributions = {param.key: param.spec.distribution for param in state.params}
         self.threads = max(1, available_cores() // parallel)  # as a sweep splits the cores
 
     @property

@@ -13,7 +13,7 @@ import yaml
 
 from afa_cli.errors import UserError
 from afa_cli.sweep.config_dirs import kept, kept_in, resolved
-from afa_cli.tune.space import Param
+from afa_cli.tune.space import Param, ParamSpec
 
 
 @dataclass(kw_only=True)
@@ -78,4 +78,4 @@ class TuneState:
 
     @property
     def params(self) -> list[Param]:
-        return [Param(key, spec) for key, spec in self.space.items()]
+        return [Param(key, ParamSpec.read(spec)) for key, spec in self.space.items()]
