@@ -173,7 +173,6 @@ def train(
     """Fine-tune a classifier (with AFA unless afa=off); one new folder under outputs/ per run.
     Data-parallel under `torchrun --nproc_per_node N -m afa_cli train ...`."""
     from afa_cli.config import compose_config
-    from afa_cli.training.setup import NewRun
 
     overrides = overrides or []
     named = next((o for o in overrides if o.lstrip("+").partition("=")[0] == "run_dir"), None)
@@ -196,6 +195,7 @@ def train(
     from afa_cli.distributed import launched_as_main
     from afa_cli.commands.train import train as run_training
     from afa_cli.training.loop import Interrupted
+    from afa_cli.training.setup import NewRun
 
     # Under torchrun, rank 0 speaks for all processes.
     speaks = launched_as_main()
