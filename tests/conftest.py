@@ -58,6 +58,24 @@ def run_afa(*args: str, cwd: Path | None = None, check: bool = True,
     return result
 
 
+def afa_here(*args: str, check: bool = False) -> subprocess.CompletedProcess:
+    """`afa` in this process, for a command that trains nothing (one refused, a scoring, a
+    report): the same app, output and one-line errors as run_afa, without a new process
+    importing torch and transformers again, most of such a subprocess's time. An error that is
+    not one line fails the test with its traceback; check: so does any non-zero exit."""
+    from typer.testing import CliRunner
+
+    from afa_cli.cli import app
+
+    result = CliRunner().invoke(app, list(args))
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    if check and result.exit_code != 0:
+        raise AssertionError(f"afa {' '.join(args)} failed ({result.exit_code}):\n"
+                             f"{result.stdout}\n{result.stderr}")
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
+
+
 def run_afa_past_a_file_size_limit(limit: int, *args: str, **env: str) -> subprocess.CompletedProcess:
     """The real `afa` command where no file may grow past `limit` bytes (ulimit -f): writes past
     it fail (EFBIG) as they do on a full disk. `env`: extra environment variables."""

@@ -22,7 +22,7 @@ from afa_cli.errors import UserError
 from afa_cli.metrics import EVAL_BATCH_SIZE, registry
 from afa_cli.runs import Run
 from afa_cli.views.terminal import boxed_table
-from conftest import ROOT, TINY, needs_data, run_afa
+from conftest import ROOT, TINY, afa_here, needs_data, run_afa
 
 
 @pytest.mark.parametrize("args, message", [
@@ -120,8 +120,9 @@ def test_a_run_with_a_user_option_is_read_back_with_its_config_dirs(tmp_path):
     assert Run(run_dir).config_dirs() == [user_conf.resolve()]
     assert Run(run_dir).config().afa.mask_ratio == 0.3
     # Both compose the run's overrides (afa=mine) with a new dataset: they need its config dir.
-    run_afa("eval", str(run_dir), "dataset=mr", "--limit", "50")
-    run_afa("inspect-attention", "--dataset", "mr", "--examples", "2", "--checkpoint", str(run_dir))
+    afa_here("eval", str(run_dir), "dataset=mr", "--limit", "50", check=True)
+    afa_here("inspect-attention", "--dataset", "mr", "--examples", "2", "--checkpoint",
+             str(run_dir), check=True)
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ from afa_cli.config import compose_config
 from afa_cli.data import collate, encode
 from afa_cli.errors import UserError
 from afa_cli.runs import Run
-from conftest import TINY, needs_data, run_afa, written_report
+from conftest import TINY, afa_here, needs_data, run_afa, written_report
 
 gguf = pytest.importorskip("gguf")
 pytest.importorskip("accelerate")
@@ -208,7 +208,7 @@ def test_afa_trains_a_truncated_llm_and_its_lora_checkpoint_evaluates_and_inspec
     assert torch.equal(score, next(v for k, v in saved.items() if k.endswith("score.weight")))
 
     summary = json.loads((run / "summary.json").read_text())
-    shown = run_afa("eval", str(run), "--limit", "100")  # the rows the run validated on
+    shown = afa_here("eval", str(run), "--limit", "100", check=True)  # the rows it validated on
     report = written_report(shown.stdout)
     assert report["num_examples"] == 100
     best_metrics = summary["best"]["metrics"]
@@ -216,5 +216,6 @@ def test_afa_trains_a_truncated_llm_and_its_lora_checkpoint_evaluates_and_inspec
     assert report["metrics"]["accuracy"] == pytest.approx(best_metrics["accuracy"], abs=0.011)
     assert report["metrics"]["lexicon_mass"] == pytest.approx(best_metrics["lexicon_mass"], abs=1e-3)
 
-    shown = run_afa("inspect-attention", "an utterly charming film", "--checkpoint", str(run))
+    shown = afa_here("inspect-attention", "an utterly charming film", "--checkpoint", str(run),
+                     check=True)
     assert "last-token" in shown.stdout

@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 from PIL import Image as PILImage
 from typer.testing import CliRunner
 
-from conftest import run_afa
+from conftest import afa_here
 from afa_cli.cli import app
 from afa_cli.commands.report import ReportRequest, make_report
 from afa_cli.config import compose_config
@@ -341,8 +341,8 @@ def test_the_html_page_renders_in_a_headless_browser(tmp_path):
 def test_the_real_command_reports_two_tiny_runs(tiny_runs, tmp_path):
     """afa report as typed, on two real (tiny) trainings: their summaries record the device."""
     page = tmp_path / "tiny.html"
-    result = run_afa("report", str(tiny_runs["off"]), str(tiny_runs["default"]), "--html",
-                     str(page))
+    result = afa_here("report", str(tiny_runs["off"]), str(tiny_runs["default"]), "--html",
+                      str(page), check=True)
     assert f"written: {page}" in result.stdout
     for run in tiny_runs.values():
         assert Run(run).summary().device == "cpu"

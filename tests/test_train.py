@@ -17,8 +17,8 @@ from transformers import AutoModelForSequenceClassification
 
 from afa_cli.metrics import registry
 from afa_cli.runs import Run
-from conftest import (ROOT, TINY, needs_data, run_afa, run_afa_past_a_file_size_limit,
-                      trained_once, written_report)
+from conftest import (ROOT, TINY, afa_here, needs_data, run_afa,
+                      run_afa_past_a_file_size_limit, trained_once, written_report)
 
 pytestmark = needs_data
 
@@ -72,7 +72,8 @@ def test_eval_reproduces_training_validation_accuracy(tiny_runs, tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     predictions = tmp_path / "predictions.jsonl"
     # --limit 100: the same seeded sample the run validated on (train.max_eval_samples=100)
-    shown = run_afa("eval", str(run), "--predictions", str(predictions), "--limit", "100")
+    shown = afa_here("eval", str(run), "--predictions", str(predictions), "--limit", "100",
+                     check=True)
     report = written_report(shown.stdout)
     assert report["metrics"]["accuracy"] == summary["best"]["metrics"]["accuracy"]
     # float32 noise only: validation and eval batch the rows differently, and SDPA's kernels
@@ -89,8 +90,8 @@ def test_eval_reproduces_training_validation_accuracy(tiny_runs, tmp_path):
 def test_eval_on_any_labelled_file(tiny_runs, tmp_path):
     data = tmp_path / "mine.csv"
     data.write_text("review,stars\na superb film,positive\na dull and tedious mess,negative\n")
-    shown = run_afa("eval", str(tiny_runs["off"] / "checkpoints" / "best"), "--data", str(data),
-                    "--text-col", "review", "--label-col", "stars")
+    shown = afa_here("eval", str(tiny_runs["off"] / "checkpoints" / "best"), "--data", str(data),
+                     "--text-col", "review", "--label-col", "stars", check=True)
     report = written_report(shown.stdout)
     assert Path(shown.stdout.split("written: ")[1].strip()).parent == tiny_runs["off"]
     assert report["num_examples"] == 2
@@ -257,8 +258,8 @@ def test_best_metric_picks_the_best_checkpoint_in_its_direction(tmp_path):
     evaluations = Run(run).events("validation")
     lowest = min(evaluations, key=lambda e: e.metrics["frequent_mass"])
     assert json.loads((run / "summary.json").read_text())["best"]["step"] == lowest.step
-    result = run_afa("train", *TINY, "train.best_metric=attn_entropy",
-                     "--run-dir", str(tmp_path / "x"), check=False)
+    result = afa_here("train", *TINY, "train.best_metric=attn_entropy",
+                      "--run-dir", str(tmp_path / "x"))
     assert result.returncode == 2 and "train.best_metric=attn_entropy: choose one of" in result.stderr
     assert not (tmp_path / "x").exists()
 
@@ -275,7 +276,6 @@ def test_two_runs_started_at_once_get_two_folders(tmp_path):
     assert len(folders) == 2 and all("_same" in f for f in folders)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["dataset=imdb"], "Unknown dataset 'imdb'"),
     (["dataset.path=/nonexistent/file.tsv"], "dataset.path=/nonexistent/file.tsv does not exist"),
@@ -284,19 +284,17 @@ def test_two_runs_started_at_once_get_two_folders(tmp_path):
     (["afa.layer=-2"], "afa.layer=-2 is out of range: model.num_layers=1 keeps layers -1 to 0."),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
-    result = run_afa("train", *TINY, *args, f"output_dir={tmp_path}", check=False)
+    result = afa_here("train", *TINY, *args, f"output_dir={tmp_path}")
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not any(tmp_path.rglob("*"))
 
 
-@pytest.mark.slow
 def test_bad_rows_stop_before_training(tmp_path):
     data = tmp_path / "bad.tsv"
     data.write_text("sentence\tlabel\ngood film\t1\n\t0\nbad film\t5\n")
-    result = run_afa("train", *TINY, f"dataset.path={data}", f"output_dir={tmp_path / 'out'}",
-                     check=False)
+    result = afa_here("train", *TINY, f"dataset.path={data}", f"output_dir={tmp_path / 'out'}")
     assert result.returncode == 2
     assert "1 rows with an empty text (first at line 3)" in result.stderr
     assert not (tmp_path / "out").exists()
@@ -304,18 +302,17 @@ def test_bad_rows_stop_before_training(tmp_path):
 
 def test_existing_run_dir_is_never_overwritten(tiny_runs):
     before = (tiny_runs["off"] / "summary.json").read_bytes()
-    result = run_afa("train", *TINY, "--run-dir", str(tiny_runs["off"]), check=False)
+    result = afa_here("train", *TINY, "--run-dir", str(tiny_runs["off"]))
     assert result.returncode == 2 and "already exists" in result.stderr
     assert (tiny_runs["off"] / "summary.json").read_bytes() == before
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("make_path, message", [
     (lambda tmp: tmp / "missing", "does not exist"),
     (lambda tmp: tmp, "neither a checkpoint folder nor a run folder"),
 ])
 def test_eval_bad_checkpoint(tmp_path, make_path, message):
-    result = run_afa("eval", str(make_path(tmp_path)), check=False)
+    result = afa_here("eval", str(make_path(tmp_path)))
     assert result.returncode == 2 and message in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -324,7 +321,7 @@ def test_eval_broken_checkpoint(tiny_runs, tmp_path):
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "config.json").write_text("{not json")
-    result = run_afa("eval", str(broken), check=False)
+    result = afa_here("eval", str(broken))
     assert result.returncode == 2 and "Cannot load checkpoint" in result.stderr
 
 
@@ -333,7 +330,7 @@ def test_eval_of_cut_short_weights_is_one_line(tiny_runs, tmp_path):
     shutil.copytree(tiny_runs["off"] / "checkpoints" / "best", cut)
     weights_file = cut / "model.safetensors"
     weights_file.write_bytes(weights_file.read_bytes()[:100_000])
-    result = run_afa("eval", str(cut), check=False)
+    result = afa_here("eval", str(cut))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().startswith(f"error: Cannot load checkpoint {cut}")
     assert "a damaged file" in result.stderr

@@ -285,7 +285,7 @@ def test_two_workers_share_one_study_each_trial_runs_once_and_the_search_resumes
                                                                                 storage):
     config_dir = config_dir_with_space(tmp_path, SPACE)
     command = [sys.executable, "-m", "afa_cli", "tune", "+tune=tiny", *TINY,
-               f"output_dir={tmp_path / 'out'}", "--trials", "4", "--config-dir", str(config_dir),
+               f"output_dir={tmp_path / 'out'}", "--trials", "3", "--config-dir", str(config_dir),
                "--storage", storage, "--name", STUDY, "--join"]
     workers = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, env=dict(os.environ, TOKENIZERS_PARALLELISM="false"))
@@ -300,7 +300,7 @@ def test_two_workers_share_one_study_each_trial_runs_once_and_the_search_resumes
     assert state.study_name == STUDY and state.storage == storage
     trials = counted(load_study(state))
     # the budget, across workers; each trial run exactly once, by one worker, in its own folder
-    assert len(trials) == 4 and all(t.state == TrialState.COMPLETE for t in trials)
+    assert len(trials) == 3 and all(t.state == TrialState.COMPLETE for t in trials)
     assert sum(started, Counter()) == Counter(t.number for t in trials)
     for trial in trials:
         run = Run(folder / trial.user_attrs["run"])
@@ -313,11 +313,11 @@ def test_two_workers_share_one_study_each_trial_runs_once_and_the_search_resumes
     assert not (folder / ".claims").exists()  # every claim given back
 
     result = subprocess.run([sys.executable, "-m", "afa_cli", "tune", "--resume", str(folder),
-                             "--trials", "5"], cwd=ROOT, capture_output=True, text=True,
+                             "--trials", "4"], cwd=ROOT, capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     trials = counted(load_study(state))
-    assert len(trials) == 5 and all(t.state == TrialState.COMPLETE for t in trials)
-    assert "4 of 5 trials done, 0 to continue" in result.stdout
+    assert len(trials) == 4 and all(t.state == TrialState.COMPLETE for t in trials)
+    assert "3 of 4 trials done, 0 to continue" in result.stdout
     assert re.findall(r"^started trial (\d+):", result.stdout, re.MULTILINE) == [
         str(trials[-1].number)]
