@@ -101,6 +101,7 @@ def _features(rank: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.randn(n, 8, generator=generator), torch.randn(n, 8, generator=generator)
 
 
+@pytest.mark.slow  # two processes, each importing torch and forming a process group
 def test_collectives_on_two_gloo_processes(tmp_path):
     mp.spawn(_collectives, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
     results = [json.loads((tmp_path / f"{r}.json").read_text()) for r in range(2)]

@@ -95,7 +95,7 @@ def test_seed_interval_excludes_zero_about_5_percent_of_the_time_under_the_null(
     rng = np.random.default_rng(0)
     for seeds in (3, 5):
         excluded = [compare_seeds(np.zeros(seeds), rng.normal(size=seeds)).significant
-                    for _ in range(2000)]
+                    for _ in range(1000)]
         assert 0.03 <= np.mean(excluded) <= 0.07
 
 

@@ -35,7 +35,7 @@ from afa_cli.views.markdown import render_markdown
 from afa_cli.views.sections import Table
 from afa_cli.views.terminal import render_terminal
 from benchmarks.results import keep
-from conftest import (ROOT, needs_data, needs_wordnet, run_afa,
+from conftest import (ROOT, afa_here, needs_data, needs_wordnet,
                       run_afa_past_a_file_size_limit)
 
 
@@ -576,7 +576,7 @@ def test_a_suite_stopped_by_ctrl_c_is_marked_incomplete_and_resume_finishes_it(t
         assert refused.exit_code == 2 and message in refused.stderr, refused.output
         assert len(refused.stderr.strip().splitlines()) == 1
     command = shlex.split(stopped.split("Continue with: ", 1)[1])
-    resumed = run_afa(*command[1:])
+    resumed = afa_here(*command[1:], check=True)
     report = json.loads((folder / "report.json").read_text())
     assert report["complete"] is True and report["missing"] == []
     assert [p["probe"] for p in report["probes"]] == ["own", "faithfulness", "again"]
@@ -588,7 +588,7 @@ def test_a_suite_stopped_by_ctrl_c_is_marked_incomplete_and_resume_finishes_it(t
                for line in resumed.stderr.splitlines()), resumed.stderr
     assert sorted(p.name for p in (run / "suites").glob("stoppable*")) == ["stoppable"]
     assert Run(run).suite_reports()["stoppable"] == folder / "report.json"
-    again = run_afa(*command[1:])  # a complete report: nothing left to score
+    again = afa_here(*command[1:], check=True)  # a complete report: nothing left to score
     assert "probe" not in again.stderr and json.loads((folder / "report.json").read_text()) == report
 
 
