@@ -113,11 +113,6 @@ class Context:
 ONE_PROCESS = Context(rank=0, world_size=1, local_world_size=1, device=torch.device("cpu"))
 
 
-def available_cores() -> int:
-    """The cores this process may run on (a SLURM allocation or taskset, not the whole machine)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def device_name(device: torch.device) -> str:
     """The device as a run's summary records it: cpu, or cuda:N and the GPU's name."""
     if device.type == "cuda":

@@ -8,7 +8,7 @@ from import_graph import PACKAGE, module_files, project_imports
 FLOORS = [
     # what every floor may use: the version, errors, paths as shown, files written whole,
     # progress of long work, word lists, the process and its device
-    ("__init__", "errors", "paths", "files", "progress", "lexicon", "distributed"),
+    ("__init__", "errors", "paths", "files", "progress", "lexicon", "machine", "distributed"),
     # renderer-neutral sections and their renderers: they draw what they are given and know no
     # metric or model names
     ("views",),

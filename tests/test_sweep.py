@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from afa_cli.cli import app
 from afa_cli.commands.sweep import sweep, sweep_tables
 from afa_cli.config import compose_config, group_options
-from afa_cli.distributed import available_cores
+from afa_cli.machine import available_cores
 from afa_cli.runs import Run
 from afa_cli.errors import UserError
 from afa_cli.sweep import runner

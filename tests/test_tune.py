@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from afa_cli.cli import app
 from afa_cli.commands.tune import tune
 from afa_cli.config import compose_config
-from afa_cli.distributed import available_cores
+from afa_cli.machine import available_cores
 from afa_cli.errors import UserError
 from afa_cli.runs import Run
 from afa_cli.tune.launch import _settle

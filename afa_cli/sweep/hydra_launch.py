@@ -25,7 +25,7 @@ from hydra.types import HydraContext, RunMode
 from omegaconf import DictConfig
 from rich.console import Console
 
-from afa_cli.distributed import available_cores
+from afa_cli.machine import available_cores
 from afa_cli.errors import UserError
 from afa_cli.sweep.executor import outcome_text
 from afa_cli.sweep.runner import run_job

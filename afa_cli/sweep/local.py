@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from rich.console import Console
 
-from afa_cli.distributed import available_cores
+from afa_cli.machine import available_cores
 from afa_cli.sweep.executor import SweepInterrupted, outcome_text
 from afa_cli.sweep.runner import run_job
 from afa_cli.sweep.state import JobState, SweepState

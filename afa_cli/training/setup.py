@@ -18,6 +18,7 @@ from afa_cli.afa.config import AFAConfig, MaskWith
 from afa_cli.afa.method import AFA
 from afa_cli.data import encode, load_split, subsample, training_rows, training_set_warnings
 from afa_cli.display import WorkProgress
+from afa_cli.machine import available_cores
 from afa_cli.errors import UserError
 from afa_cli.lexicon import frequent_words
 from afa_cli.metrics import registry
@@ -160,7 +161,7 @@ def set_up_process(cfg: DictConfig, ctx: distributed.Context) -> None:
     # Processes sharing a CPU split its cores rather than oversubscribe them.
     num_threads = cfg.train.num_threads
     torch.set_num_threads(num_threads if ctx.device.type == "cuda" else max(1, min(
-        num_threads, distributed.available_cores() // ctx.local_world_size)))
+        num_threads, available_cores() // ctx.local_world_size)))
 
 
 def load_model(cfg: DictConfig, label_names: list[str], resume: Run | None,

@@ -27,7 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.markup import escape
 
-from afa_cli.distributed import available_cores
+from afa_cli.machine import available_cores
 from afa_cli.errors import UserError
 from afa_cli.runs import VALIDATION, Run
 from afa_cli.sweep.executor import SweepInterrupted
