@@ -48,8 +48,9 @@ KIND = ProbeKind(
              ("lexicon.comprehensiveness_aopc", "lex comp"),
              ("random.comprehensiveness_aopc", "rand comp"),
              ("kendall_tau_attention_leave_one_out", "tau")),
-    legend="comp: comprehensiveness AOPC, the probability drop when the top-ranked words are "
-           "removed (higher: the ranking found what the prediction rests on); suff: sufficiency "
-           "AOPC, the drop when only they are kept (lower is better); LOO: leave-one-out "
-           "ranking; tau: Kendall tau of attention and leave-one-out",
+    legend="words ranked by attn (attention), LOO (leave-one-out), lex (lexicon words first) or "
+           "rand (at random); comp: comprehensiveness AOPC, the probability drop when the "
+           "top-ranked words are removed (higher: the ranking found what the prediction rests "
+           "on); suff: sufficiency AOPC, the drop when only they are kept (lower is better); "
+           "tau: Kendall tau of attention and leave-one-out",
     paired_by=PairedBy.SEEDS)

@@ -26,6 +26,7 @@ KIND = ProbeKind(
     columns=(("original_accuracy", "orig"), ("revised_accuracy", "revised"),
              ("pair_consistency", "both"), ("num_pairs", "pairs"), ("truncated_rows", "cut")),
     legend="orig / revised: accuracy on the original reviews / their label-flipped revisions; "
-           "both: share of pairs with both right",
+           "both: share of pairs with both right; pairs: pairs scored; cut: reviews longer than "
+           "max_length (truncated)",
     # the pair is the unit: consistency per seed, not the examples' accuracy
     paired_by=PairedBy.SEEDS)
