@@ -320,6 +320,7 @@ def screenshot(page: Path, png: Path, profile: Path, height: int = 2000) -> None
                    check=True, capture_output=True, timeout=120)
 
 
+@pytest.mark.slow  # starts a browser
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium to render the page in (Debian: "
                                              "apt-get install chromium)")
 def test_the_html_page_renders_in_a_headless_browser(tmp_path):

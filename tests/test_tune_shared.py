@@ -108,7 +108,8 @@ def postgres_server():
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture(params=["journal", "postgresql"])
+# A PostgreSQL server is a process of its own (and initdb seconds of work): its tests are slow.
+@pytest.fixture(params=["journal", pytest.param("postgresql", marks=pytest.mark.slow)])
 def storage(request, tmp_path) -> str:
     """A --storage URL of each kind; a PostgreSQL one is a new database of its own."""
     if request.param == "journal":
@@ -215,6 +216,7 @@ def test_the_budget_holds_when_workers_ask_the_last_trial_at_once(tmp_path, stor
     release_locks()
 
 
+@pytest.mark.slow
 def test_workers_opening_a_new_database_at_once_all_open_it(postgres_server):
     """Workers started together on an empty database each create Optuna's tables; those that
     lose that race open the tables the winner made instead of failing."""
