@@ -33,6 +33,7 @@ PLAIN_TYPES = (type(None), bool, int, float, str)
 BARE_TEXT = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*")
 HYDRA_WORDS = {"true", "false", "null", "nan", "inf"}
 GIVE_A_TYPE = "give {type: float|int|categorical, ...}"
+FIELDS = ("low", "high", "log", "step", "choices")  # a parameter's fields besides its type
 
 
 class ParamType(StrEnum):
@@ -70,7 +71,7 @@ class ParamSpec:
             raise UserError(GIVE_A_TYPE) from None
         except ConfigKeyError as err:
             raise UserError(f"unknown field '{err.key}'; a parameter takes type, "
-                            f"{', '.join(dict.fromkeys(sum(cls.TAKES.values(), ())))}") from None
+                            f"{', '.join(FIELDS)}") from None
         except ValidationError as err:
             raise UserError(f"{err.key}: {str(err).splitlines()[0]}") from None
         spec.check()
@@ -83,7 +84,7 @@ class ParamSpec:
 
     def _set_fields(self) -> list[str]:
         """The fields given a value (log: given true)."""
-        return [name for name in ("low", "high", "log", "step", "choices")
+        return [name for name in FIELDS
                 if (self.log if name == "log" else getattr(self, name) is not None)]
 
     def check(self) -> None:
