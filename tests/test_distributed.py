@@ -92,6 +92,10 @@ def _collectives(rank: int, world_size: int, port: int, out_dir: str) -> None:
     }
     Path(out_dir, f"{rank}.json").write_text(json.dumps(result))
     ctx.close()
+    # What this test checks is on disk. Leave without the interpreter's teardown, where gloo's
+    # threads once aborted a process on CI (SIGABRT, "terminate called without an active
+    # exception"); a real run's exit is the torchrun tests' to check, through `afa train`.
+    os._exit(0)
 
 
 def _features(rank: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -103,7 +107,11 @@ def _features(rank: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 @pytest.mark.slow  # two processes, each importing torch and forming a process group
 def test_collectives_on_two_gloo_processes(tmp_path):
-    mp.spawn(_collectives, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    try:
+        mp.spawn(_collectives, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    except mp.ProcessExitedException as died:  # say how far the processes got
+        written = sorted(p.name for p in tmp_path.iterdir())
+        raise AssertionError(f"{died}; written before it: {written}") from died
     results = [json.loads((tmp_path / f"{r}.json").read_text()) for r in range(2)]
     one = AFA(AFAConfig(), hidden_size=8, replacement_id=0, seed=5)
     original, masked = (torch.cat(parts) for parts in zip(*map(_features, range(2))))

@@ -16,6 +16,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from afa_cli import display
 from afa_cli.cli import app
 from afa_cli.checkpoint import compose_for_run
 from afa_cli.config import check_trainable, compose_config
@@ -540,7 +541,8 @@ probes:
 
 @pytest.mark.slow
 def test_a_suite_stopped_by_ctrl_c_is_marked_incomplete_and_resume_finishes_it(tiny_runs,
-                                                                             tmp_path):
+                                                                             tmp_path,
+                                                                             monkeypatch):
     (tmp_path / "suite").mkdir()
     (tmp_path / "suite" / "stoppable.yaml").write_text(STOPPABLE_SUITE)
     run = tiny_runs["off"]
@@ -576,6 +578,8 @@ def test_a_suite_stopped_by_ctrl_c_is_marked_incomplete_and_resume_finishes_it(t
         assert refused.exit_code == 2 and message in refused.stderr, refused.output
         assert len(refused.stderr.strip().splitlines()) == 1
     command = shlex.split(stopped.split("Continue with: ", 1)[1])
+    # three texts can be scored sooner than a progress line is worth printing: ask for one anyway
+    monkeypatch.setattr(display, "QUIET_BELOW_S", 0.0)
     resumed = afa_here(*command[1:], check=True)
     report = json.loads((folder / "report.json").read_text())
     assert report["complete"] is True and report["missing"] == []
