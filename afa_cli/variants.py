@@ -8,9 +8,10 @@ from typing import Callable, TypeVar
 
 from afa_cli.runs import Run
 
-# Overrides that never tell variants apart: the seed, where a run went, how many threads it had,
-# the tracker experiment it joined (a sweep names it after itself).
-IGNORED_OVERRIDES = ("seed", "output_dir", "name", "train.num_threads",
+# Overrides that never tell variants apart: the seed, where a run went (run_dir in the
+# config.yaml of runs made before --run-dir), how many threads it had, the tracker experiment it
+# joined (a sweep names it after itself).
+IGNORED_OVERRIDES = ("seed", "output_dir", "run_dir", "name", "train.num_threads",
                      "logger.experiment")
 
 T = TypeVar("T")

@@ -60,6 +60,9 @@ def _run(folder: Path, overrides: list[str], accuracy: float, suite: dict | None
     """A finished run folder as afa train leaves it (checkpoints aside)."""
     folder.mkdir(parents=True)
     cfg = compose_config([o for o in overrides if not o.startswith(("run_dir", "output_dir"))])
+    for legacy in (o for o in overrides if o.startswith("run_dir=")):
+        OmegaConf.set_struct(cfg, False)  # runs made before --run-dir saved it in config.yaml
+        cfg.run_dir = legacy.split("=", 1)[1]
     OmegaConf.save(cfg, folder / Run.CONFIG)
     OmegaConf.save(OmegaConf.create(overrides), folder / Run.OVERRIDES)
     metrics = {"accuracy": accuracy, "macro_f1": accuracy - 0.01,
@@ -96,14 +99,16 @@ def _suite(afa: str, seed: int) -> dict:
 @pytest.fixture(scope="module")
 def learning_curve(tmp_path_factory) -> Path:
     """A folder of runs: afa=off/default × 100/400 training rows × seeds 1-3, the 400-row ones
-    evaluated with a suite."""
+    evaluated with a suite; the afa=off ones made before --run-dir (run_dir= among their
+    overrides and in their config.yaml)."""
     folder = tmp_path_factory.mktemp("study") / "learning_curve"
     for order, afa in enumerate(("off", "default")):
         for rows in ROWS:
             for seed in SEEDS:
                 _run(folder / f"{order}_{afa}_{rows}_s{seed}",
                      [f"afa={afa}", f"train.max_train_samples={rows}", f"seed={seed}",
-                      "train.num_threads=1", f"run_dir=/elsewhere/{afa}_{rows}_{seed}"],
+                      "train.num_threads=1",
+                      *([f"run_dir=/elsewhere/{afa}_{rows}_{seed}"] if afa == "off" else [])],
                      _accuracy(afa, rows, seed), _suite(afa, seed) if rows == "400" else None)
     (folder / "NOTES.md").write_text("How these runs were *made*:\n\n    afa sweep ...\n")
     (folder / "not_a_run").mkdir()

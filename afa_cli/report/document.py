@@ -264,11 +264,10 @@ def environment_section(study: Study) -> Section:
     groups: dict[tuple, list[StudyRun]] = {}
     for run in study.runs:
         summary = run.summary
-        setting = run.config.train.get("device")
-        device = summary.device or (f"train.device={setting}" if setting else "not recorded")
+        device = summary.device or f"train.device={run.config.train.device}"
         versions = ", ".join(f"{p} {summary.versions.get(p) or '–'}" for p in PACKAGES)
         key = (versions, (summary.git_commit or "–")[:12], str(summary.processes), device,
-               str(run.config.train.get("precision", "–")))
+               str(run.config.train.precision))
         groups.setdefault(key, []).append(run)
     rows = []
     for key, runs in groups.items():

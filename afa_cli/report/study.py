@@ -87,7 +87,9 @@ def read_study(paths: list[Path], baseline: str | None) -> Study:
             if path.resolve() not in seen:
                 seen.add(path.resolve())
                 run = Run(path)
-                config = run.saved_config()  # how the run was made, as recorded
+                # on today's schema: a key added since the run reads its default, as the run
+                # behaved, and does not count as a difference between variants
+                config = run.config()
                 name = path.name if source.kind == "run" else f"{source.path.name}/{path.name}"
                 runs.append(StudyRun(run, run.summary(), config,
                                      variant_overrides(run, config.dataset.name), name))
