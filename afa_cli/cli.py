@@ -232,7 +232,8 @@ def eval_command(
                               "on one or more runs: afa eval RUN1 RUN2 ... --suite NAME."),
     baseline: Optional[str] = typer.Option(
         None, "--baseline", help="With --suite and several runs: the variant (an override such "
-                                 "as afa=off) the others are compared with."),
+                                 "as afa=off, or a setting its runs kept at the default, such as "
+                                 "afa.schedule=always) the others are compared with."),
     resume: Optional[list[Path]] = typer.Option(
         None, "--resume", help="With --suite: continue the report folder an interrupted "
                                "evaluation left (RUN/suites/NAME), one per run (repeatable)."),
@@ -513,7 +514,8 @@ def report_command(
                                             "folders of runs (a folder's NOTES.md leads)."),
     baseline: Optional[str] = typer.Option(
         None, "--baseline", help="The variants the others are paired with, an override such as "
-                                 "afa=off (the default when a variant has it)."),
+                                 "afa=off (the default when a variant has it), or a setting their "
+                                 "runs kept at the default, such as afa.schedule=always."),
     html: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML page."),
     md: Optional[Path] = typer.Option(None, "--md", help="Write Markdown, each figure a PNG "
                                                          "beside it (<stem>_<figure>.png)."),

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Callable, TypeVar
 
+from omegaconf import Container, OmegaConf
+
 from afa_cli.runs import Run
 
 # Overrides that never tell variants apart: the seed, where a run went (run_dir in the
@@ -38,6 +40,18 @@ def group_by_variant(items: list[T], overrides: Callable[[T], list[str]]) -> dic
 def as_values(overrides: list[str]) -> dict[str, str]:
     """key -> value of overrides such as `afa=off` (a `+` or `~` prefix aside)."""
     return dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o)
+
+
+def with_setting(values: dict[str, str], run: Run, key: str) -> dict[str, str]:
+    """A variant's override values, and where none sets `key`, the value its run was made with
+    (read from its config.yaml, when the run exists): afa=attention runs that left afa.schedule
+    at its default are the afa.schedule=always variant, so --baseline can name them."""
+    if key in values or not (run.path / Run.CONFIG).is_file():
+        return values
+    setting = OmegaConf.select(run.config(), key, default=None)
+    if setting is None or isinstance(setting, Container):   # unset, or a group (afa)
+        return values
+    return {**values, key: str(setting).lower() if isinstance(setting, bool) else str(setting)}
 
 
 def differing_keys(values: dict[str, str], base: dict[str, str], key: str) -> list[str]:

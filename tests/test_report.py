@@ -305,6 +305,23 @@ def test_unfinished_runs_are_refused_or_left_out(learning_curve, tmp_path):
     assert _table(_section(document, "about")).rows[0][3] == "unfinished: unfinished"
 
 
+def test_the_baseline_may_name_a_setting_its_runs_left_at_the_default(tmp_path):
+    """afa=attention against afa=attention afa.schedule=alternate: the first variant states no
+    afa.schedule, its runs have the default, always, and --baseline afa.schedule=always names it."""
+    folder = tmp_path / "schedules"
+    for seed in SEEDS:
+        _run(folder / f"always_s{seed}", ["afa=attention", f"seed={seed}"], 0.80 + 0.01 * seed)
+        _run(folder / f"alternate_s{seed}", ["afa=attention", "afa.schedule=alternate",
+                                             f"seed={seed}"], 0.79 + 0.01 * seed)
+    document, _ = make_report(ReportRequest([folder], baseline="afa.schedule=always"))
+    paired = _table(_section(document, "paired with the baseline")).rows
+    accuracy = next(row for row in paired if row[3] == "accuracy")
+    assert accuracy[:2] == ("afa.schedule=alternate", "(shared settings)")
+    assert accuracy[4] == "-0.0100"
+    refused = CliRunner().invoke(app, ["report", str(folder), "--baseline", "afa.schedule=never"])
+    assert refused.exit_code == 2 and "no variant has it" in refused.stderr
+
+
 def _assert_self_contained(page: str) -> None:
     """No script, nothing fetched: every src is a data: URI, no link, import or url()."""
     assert page.startswith("<!DOCTYPE html>") and "<style>" in page

@@ -16,7 +16,8 @@ from afa_cli.evaluation.statistics import PairedComparison, compare_predictions,
 from afa_cli.evaluation.suites import Suite
 from afa_cli.metrics.seeds import SeedStats
 from afa_cli.paths import shown_path
-from afa_cli.variants import as_values, differing_keys, matching_baseline, variant_overrides
+from afa_cli.variants import (as_values, differing_keys, matching_baseline, variant_overrides,
+                              with_setting)
 
 DEFAULT_BASELINE = "afa=off"
 
@@ -109,7 +110,8 @@ def baseline_pairs(variants: dict[str, Sequence[Member]], baseline: str | None) 
         raise UserError(f"--baseline {baseline}: {what} ({_shown(members)}), nothing to pair; "
                         "give the baseline's runs and the runs to compare with them "
                         f"(afa eval RUN... --suite NAME --baseline {baseline}).")
-    values = {label: as_values(members[0].variant) for label, members in variants.items()}
+    values = {label: with_setting(as_values(members[0].variant), members[0].run, key)
+              for label, members in variants.items()}
     bases = [label for label in variants if values[label].get(key) == value]
     if not bases:
         raise UserError(f"--baseline {baseline}: no variant has it; the variants are "
