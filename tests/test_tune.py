@@ -28,7 +28,7 @@ from afa_cli.tune.launch import _settle
 from afa_cli.tune.report import report
 from afa_cli.tune.space import ParamSpec, check_space, load_space, override
 from afa_cli.tune.state import TuneState
-from afa_cli.tune.study import (ERROR, RETRIED, counted, create_study, load_study, may_ask,
+from afa_cli.tune.study import (ERROR, RETRIED, RUN, counted, create_study, load_study, may_ask,
                                 sampler, storage_url)
 from conftest import ROOT, TINY, another_writer, needs_data, run_afa
 # untrained_jobs: a fixture, used by naming it
@@ -210,6 +210,25 @@ def test_the_report_notes_plots_the_study_cannot_make_yet(tmp_path):
     assert result.notes == [
         "history_accuracy.png not drawn: it needs 1 complete trials, the study has 0.",
         "importances.png not drawn: it needs 2 complete trials, the study has 0."]
+
+
+def test_the_report_of_a_tune_folder_without_its_trials_gives_their_commands(tmp_path):
+    """A tune folder copied without its trial folders (or with them deleted for their disk
+    space): the best trial's command is rebuilt from the search's overrides and the values."""
+    state = hand_made_tune(tmp_path)
+    state.overrides = ["train=quick", "seed=4"]
+    state.save()
+    study = load_study(state)
+    trial = study.ask({p.key: p.spec.distribution for p in state.params})
+    trial.set_user_attr(RUN, "trial_000")   # as the search records it; the folder is not there
+    study.tell(trial, 0.8)
+    best, = report(state.folder).best
+    params = load_study(state).best_trial.params
+    assert shlex.split(best.command) == [
+        "afa", "train", "train=quick", "seed=4", *(override(k, v) for k, v in params.items())]
+    state.overrides = ["train=quick"]       # no seed given: the one the overrides compose to
+    state.save()
+    assert shlex.split(report(state.folder).best[0].command)[-1] == "seed=1"
 
 
 # ---- --config-dir folders, without training -----------------------------------------------------

@@ -7,18 +7,22 @@ from __future__ import annotations
 
 import shlex
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 import matplotlib
+from omegaconf import DictConfig
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
+from afa_cli.config import compose_config
 from afa_cli.files import new_file
 from afa_cli.runs import Run
 from afa_cli.sweep.summary import write_csv
 from afa_cli.tune.objectives import Objective, parse_objectives
+from afa_cli.tune.space import override
 from afa_cli.tune.state import TuneState
 from afa_cli.tune.study import ERROR, RUN, WALL_SECONDS, counted, load_study
 
@@ -82,18 +86,33 @@ def _best(study: Study, state: TuneState, objectives: list[Objective]) -> list[B
         return []
     best = study.best_trials if len(objectives) > 1 else [study.best_trial]
     return [BestTrial(t.number, {o.key: v for o, v in zip(objectives, t.values)}, t.params,
-                      train_command(Run(state.folder / t.user_attrs[RUN])))
+                      _trial_command(state, t))
             for t in sorted(best, key=lambda t: t.number)]
+
+
+def _trial_command(state: TuneState, trial: FrozenTrial) -> str:
+    """The command of a trial's run; where the run folder is gone (a tune folder copied without
+    its trials, or trials deleted for their disk space), of the overrides the search gave it."""
+    run = Run(state.folder / trial.user_attrs[RUN])
+    if Run.is_run(run.path):
+        return train_command(run)
+    overrides = [*state.overrides, *(override(k, v) for k, v in trial.params.items())]
+    return _command(overrides, state.config_paths,
+                    lambda: compose_config(overrides, state.config_paths))
 
 
 def train_command(run: Run) -> str:
     """`afa train` with the overrides the run was trained with (fixed, sampled, the threads and,
     written out, the seed) and its config folders: its config again, in a new run folder."""
-    overrides = run.overrides()
+    return _command(run.overrides(), run.config_dirs(), run.config)
+
+
+def _command(overrides: list[str], config_dirs: list[Path],
+             config: Callable[[], DictConfig]) -> str:
     if not any(_key(o) == SEED_KEY for o in overrides):
-        overrides.append(f"{SEED_KEY}={run.config().seed}")
-    config_dirs = [arg for folder in run.config_dirs() for arg in ("--config-dir", str(folder))]
-    return shlex.join(["afa", "train", *overrides, *config_dirs])
+        overrides = [*overrides, f"{SEED_KEY}={config().seed}"]
+    dirs = [arg for folder in config_dirs for arg in ("--config-dir", str(folder))]
+    return shlex.join(["afa", "train", *overrides, *dirs])
 
 
 def _key(override: str) -> str:
