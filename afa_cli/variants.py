@@ -46,7 +46,7 @@ def with_setting(values: dict[str, str], run: Run, key: str) -> dict[str, str]:
     """A variant's override values, and where none sets `key`, the value its run was made with
     (read from its config.yaml, when the run exists): afa=attention runs that left afa.schedule
     at its default are the afa.schedule=always variant, so --baseline can name them."""
-    if key in values or not (run.path / Run.CONFIG).is_file():
+    if key in values or not Run.is_run(run.path):
         return values
     setting = OmegaConf.select(run.config(), key, default=None)
     if setting is None or isinstance(setting, Container):   # unset, or a group (afa)

@@ -22,7 +22,6 @@ from afa_cli.files import new_file
 from afa_cli.runs import Run
 from afa_cli.sweep.summary import write_csv
 from afa_cli.tune.objectives import Objective, parse_objectives
-from afa_cli.tune.space import override
 from afa_cli.tune.state import TuneState
 from afa_cli.tune.study import ERROR, RUN, WALL_SECONDS, counted, load_study
 
@@ -96,7 +95,7 @@ def _trial_command(state: TuneState, trial: FrozenTrial) -> str:
     run = Run(state.folder / trial.user_attrs[RUN])
     if Run.is_run(run.path):
         return train_command(run)
-    overrides = [*state.overrides, *(override(k, v) for k, v in trial.params.items())]
+    overrides = state.trial_overrides(trial.params)
     return _command(overrides, state.config_paths,
                     lambda: compose_config(overrides, state.config_paths))
 

@@ -131,7 +131,7 @@ class Search:
             # finished by hand (afa train --resume), or just before the search stopped
             self._tell_complete(trial, run, earlier.user_attrs.get(WALL_SECONDS))
             return None
-        overrides = [*self.state.overrides, *(override(k, v) for k, v in trial.params.items())]
+        overrides = self.state.trial_overrides(trial.params)
         try:
             check_jobs([Job(name, overrides, {})], self.state.config_paths)
         except UserError as err:

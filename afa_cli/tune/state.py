@@ -13,7 +13,7 @@ import yaml
 
 from afa_cli.errors import UserError
 from afa_cli.sweep.config_dirs import kept, kept_in, resolved
-from afa_cli.tune.space import Param, ParamSpec
+from afa_cli.tune.space import Param, ParamSpec, override
 
 
 @dataclass(kw_only=True)
@@ -70,6 +70,10 @@ class TuneState:
     def set_trials(self, trials: int) -> None:
         self.trials = trials
         self.save()
+
+    def trial_overrides(self, params: dict) -> list[str]:
+        """A trial's overrides: every trial's fixed ones, then its sampled values."""
+        return [*self.overrides, *(override(k, v) for k, v in params.items())]
 
     @property
     def config_paths(self) -> list[Path]:
