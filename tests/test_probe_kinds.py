@@ -45,6 +45,7 @@ def test_each_kind_is_one_entry_named_as_its_module_and_shows_its_headline():
         kind = probe_kind(name)
         assert kind.name == name and isinstance(kind.headline, Metric)
         assert kind.headline.key in dict(kind.columns)   # the compared number is in its table
+        assert kind.legend and callable(kind.measure)
         for _, label in kind.columns:  # every word of a column's short label is explained
             assert all(any(f"{word}{then}" in kind.legend for then in (":", " (", " /"))
                        for word in label.split()), (name, label)
